@@ -1,0 +1,146 @@
+// Package config turns superd's TOML files into a validated, defaulted
+// *Config. Everything the supervisor reads from the configuration is here,
+// already typed: durations, sizes, signals, modes and enums are parsed when
+// the file is decoded, so their errors carry a line and a column.
+package config
+
+import (
+	"log/slog"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Config is one loaded and validated configuration: the main file and
+// everything it includes. A *Config is never modified after Load returns, so
+// it may be shared between goroutines.
+type Config struct {
+	// Path is the absolute path of the main file.
+	Path string
+	// Superd holds the [superd] table, defaulted.
+	Superd Superd
+	// Programs holds every [program.NAME], defaults applied, sorted by name.
+	Programs []*Program
+}
+
+// Program returns the program called name, or nil.
+func (c *Config) Program(name string) *Program {
+	for _, p := range c.Programs {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Superd is the [superd] table. Every path in it is absolute after Load.
+type Superd struct {
+	Socket            string
+	SocketMode        os.FileMode
+	StateDir          string
+	LogDir            string
+	LogFormat         string // "text" or "json"
+	LogLevel          slog.Level
+	ShutdownTimeout   time.Duration
+	MaxParallelStarts int
+	Subreaper         bool
+	Include           []string
+}
+
+// RestartPolicy says when an instance that had been running is restarted.
+type RestartPolicy string
+
+// The restart policies.
+const (
+	RestartAlways    RestartPolicy = "always"
+	RestartOnFailure RestartPolicy = "on-failure"
+	RestartNever     RestartPolicy = "never"
+)
+
+// OnFatal says what superd does when an instance goes fatal.
+type OnFatal string
+
+// The on_fatal values.
+const (
+	OnFatalNone     OnFatal = "none"
+	OnFatalShutdown OnFatal = "shutdown"
+)
+
+// Output is where one of a program's output streams goes.
+type Output string
+
+// The output destinations. OutputStdout is valid for stderr only: it merges
+// stderr into stdout.
+const (
+	OutputFile    Output = "file"
+	OutputInherit Output = "inherit"
+	OutputNull    Output = "null"
+	OutputStdout  Output = "stdout"
+)
+
+// Rlimit is one resource limit of a program.
+type Rlimit struct {
+	Name     string // the config key: "nofile", "nproc", "core", ...
+	Resource int    // unix.RLIMIT_*
+	Soft     uint64
+	Hard     uint64
+}
+
+// Program is one [program.NAME] with [defaults] and built-in defaults
+// applied. Every path is absolute.
+type Program struct {
+	Name string
+	// File is the file that defines the program.
+	File string
+	// Line and Col locate the program's table header in File.
+	Line, Col int
+
+	Command            []string // argv; empty when Shell is set
+	Shell              string   // run through /bin/sh -c when non-empty
+	Directory          string
+	User               string
+	Group              string
+	Umask              int // -1: inherit superd's
+	Environment        map[string]string
+	EnvFiles           []string
+	InheritEnvironment bool
+	EnvExclude         []string
+	Instances          int
+	Autostart          bool
+	Restart            RestartPolicy
+	SuccessExitCodes   []int
+	StartSeconds       time.Duration
+	StartRetries       int // -1: never give up
+	BackoffInitial     time.Duration
+	BackoffMax         time.Duration
+	RestartDelay       time.Duration
+	OnFatal            OnFatal
+	StopSignal         syscall.Signal
+	StopTimeout        time.Duration
+	KillGroup          bool
+	DependsOn          []string
+	Stdout             Output // file | inherit | null
+	Stderr             Output // stdout | file | inherit | null
+	LogMaxSize         int64
+	LogMaxFiles        int
+	Timestamps         bool
+	Limits             []Rlimit
+}
+
+// Argv returns the argv the program runs: Command, or /bin/sh -c Shell.
+func (p *Program) Argv() []string {
+	if p.Shell != "" {
+		return []string{"/bin/sh", "-c", p.Shell}
+	}
+	return p.Command
+}
+
+// IsSuccess reports whether exit code code counts as a success.
+func (p *Program) IsSuccess(code int) bool {
+	for _, c := range p.SuccessExitCodes {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,304 @@
+// Package reaper is the only code in superd that waits for processes.
+//
+// A supervisor that is also a subreaper (or PID 1) must reap orphans with
+// wait4(-1), and any other waiter on a single pid (exec.Cmd.Wait,
+// os.Process.Wait) races it: whoever reaps first steals the other's exit
+// status. So every child is started through a Reaper, which registers its pid
+// under the same lock that the reap loop holds while it calls wait4: a child
+// that exits within microseconds cannot be reaped before it is known.
+//
+// Every fork happens on one goroutine locked to one OS thread that never
+// exits, because Linux delivers Pdeathsig when the thread that forked dies,
+// not the process. That thread also has a private umask (unshare CLONE_FS),
+// so each child gets its own without touching superd's.
+package reaper
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotOwned is returned by Signal when the pid is not a registered,
+// unreaped child: it has exited (and may since have been recycled) or was
+// never ours.
+var ErrNotOwned = errors.New("process is not a live child of superd")
+
+// ErrStopped is returned by Start after Run has returned.
+var ErrStopped = errors.New("reaper stopped")
+
+// Exit is the end of a registered child, as wait4 reported it.
+type Exit struct {
+	Pid    int
+	Status syscall.WaitStatus
+	Rusage syscall.Rusage
+	Time   time.Time
+}
+
+// Code returns the exit code, or -1 when the process was killed by a signal.
+func (e Exit) Code() int {
+	if e.Status.Exited() {
+		return e.Status.ExitStatus()
+	}
+	return -1
+}
+
+// Rlimit is a resource limit applied to a child before it execs.
+type Rlimit struct {
+	Resource int
+	Soft     uint64
+	Hard     uint64
+}
+
+// Spec says how to start a child.
+type Spec struct {
+	Argv []string
+	Env  []string
+	Dir  string
+	// Files become the child's fds 0, 1, 2, ...; nil entries are closed.
+	Files []*os.File
+	// Credential, when non-nil, sets uid, gid and supplementary groups.
+	Credential *syscall.Credential
+	// Umask is the child's umask; -1 keeps superd's.
+	Umask int
+	// Rlimits are applied by superd's own binary as a shim that then execs
+	// Argv (see RunShim); empty means no shim.
+	Rlimits []Rlimit
+	// Detach starts the child in its own session without Pdeathsig, so it
+	// outlives superd. Otherwise it gets its own process group and dies with
+	// superd.
+	Detach bool
+}
+
+type spawnReq struct {
+	spec  Spec
+	done  func(Exit)
+	reply chan<- spawnReply
+}
+
+type spawnReply struct {
+	pid int
+	err error
+}
+
+// Reaper starts children, reaps every child and orphan, and delivers each
+// registered child's exit to the function given at its start. Its methods are
+// safe for concurrent use.
+type Reaper struct {
+	logger  *slog.Logger
+	shim    string // path of superd's binary for the rlimit shim
+	spawn   chan spawnReq
+	stopped chan struct{} // closed when Run returns
+	orphans atomic.Uint64
+
+	mu    sync.Mutex // guards the fields below
+	procs map[int]*proc
+}
+
+type proc struct {
+	p    *os.Process
+	done func(Exit)
+}
+
+// New returns a Reaper. Nothing runs until Run is called.
+func New(logger *slog.Logger) *Reaper {
+	shim, _ := os.Executable()
+	return &Reaper{
+		logger:  logger,
+		shim:    shim,
+		spawn:   make(chan spawnReq),
+		stopped: make(chan struct{}),
+		procs:   make(map[int]*proc),
+	}
+}
+
+// Run reaps on every SIGCHLD and serves Start until ctx is done. The spawner
+// thread it starts is never released (it must outlive every non-detached
+// child); it serves nothing after Run returns.
+func (r *Reaper) Run(ctx context.Context) error {
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	defer signal.Stop(sigchld)
+
+	ready := make(chan error, 1)
+	// exits never: the thread must outlive every child it forked, and Go
+	// gives no way to end a locked goroutine without ending its thread.
+	go r.spawner(ready)
+	if err := <-ready; err != nil {
+		return err
+	}
+	defer close(r.stopped)
+
+	r.reap() // anything that exited before Notify took effect
+	for {
+		select {
+		case <-ctx.Done():
+			r.reap()
+			return nil
+		case <-sigchld:
+			r.reap()
+		}
+	}
+}
+
+// spawner forks every child from one locked OS thread.
+func (r *Reaper) spawner(ready chan<- error) {
+	runtime.LockOSThread()
+	// A private fs struct (cwd, umask) for this thread, so Umask below
+	// changes the umask of children only.
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		ready <- fmt.Errorf("reaper: unshare CLONE_FS on the spawner thread: %w", err)
+		return
+	}
+	base := unix.Umask(0o022)
+	unix.Umask(base)
+	ready <- nil
+	for {
+		select {
+		case req := <-r.spawn:
+			mask := base
+			if req.spec.Umask >= 0 {
+				mask = req.spec.Umask
+			}
+			unix.Umask(mask)
+			pid, err := r.forkRegister(req.spec, req.done)
+			req.reply <- spawnReply{pid, err}
+		case <-r.stopped:
+			// Keep the thread: block forever without taking requests.
+			select {}
+		}
+	}
+}
+
+// forkRegister forks and registers the child under the reaping lock.
+func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
+	attr := &os.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   spec.Env,
+		Files: spec.Files,
+		Sys:   &syscall.SysProcAttr{Credential: spec.Credential},
+	}
+	if spec.Detach {
+		attr.Sys.Setsid = true
+	} else {
+		attr.Sys.Setpgid = true
+		attr.Sys.Pdeathsig = syscall.SIGKILL
+	}
+	argv := spec.Argv
+	if len(spec.Rlimits) > 0 {
+		argv = shimArgv(r.shim, spec.Rlimits, spec.Argv)
+	}
+	if len(argv) == 0 {
+		return 0, errors.New("empty argv")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, err := os.StartProcess(argv[0], argv, attr)
+	if err != nil {
+		return 0, err
+	}
+	r.procs[p.Pid] = &proc{p: p, done: done}
+	return p.Pid, nil
+}
+
+// Start starts a child as spec says and registers it; done is called once,
+// from the reaper's goroutine, with its exit. done must not block for long
+// and must not call back into the Reaper's Start. A failed fork or exec
+// (ENOENT, EACCES, a bad directory) is returned as an error and done is never
+// called.
+func (r *Reaper) Start(spec Spec, done func(Exit)) (int, error) {
+	reply := make(chan spawnReply, 1)
+	select {
+	case r.spawn <- spawnReq{spec: spec, done: done, reply: reply}:
+	case <-r.stopped:
+		return 0, ErrStopped
+	}
+	rep := <-reply
+	return rep.pid, rep.err
+}
+
+// reap collects every exited child under the lock, then delivers the exits
+// of registered ones after unlocking.
+func (r *Reaper) reap() {
+	type delivery struct {
+		pr *proc
+		ex Exit
+	}
+	var out []delivery
+	r.mu.Lock()
+	for {
+		var ws syscall.WaitStatus
+		var ru syscall.Rusage
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, &ru)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			break
+		}
+		pr, ok := r.procs[pid]
+		if !ok {
+			r.orphans.Add(1)
+			continue
+		}
+		delete(r.procs, pid)
+		out = append(out, delivery{pr, Exit{Pid: pid, Status: ws, Rusage: ru, Time: time.Now()}})
+	}
+	r.mu.Unlock()
+	for _, d := range out {
+		d.pr.p.Release()
+		d.pr.done(d.ex)
+	}
+}
+
+// Signal sends sig to pid, only while pid is a registered child that has not
+// been reaped, so it can never hit a recycled pid. It returns ErrNotOwned
+// otherwise.
+func (r *Reaper) Signal(pid int, sig syscall.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pr, ok := r.procs[pid]
+	if !ok {
+		return ErrNotOwned
+	}
+	return pr.p.Signal(sig)
+}
+
+// SignalGroup sends sig to the process group pgid. Linux does not recycle a
+// pid while it names a live process group, so while the group has members the
+// signal reaches only them; once it is empty, the call fails with ESRCH.
+func (r *Reaper) SignalGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 1 {
+		return fmt.Errorf("signal group %d: refused", pgid)
+	}
+	return unix.Kill(-pgid, sig)
+}
+
+// GroupAlive reports whether process group pgid still has a member.
+func (r *Reaper) GroupAlive(pgid int) bool {
+	if pgid <= 1 {
+		return false
+	}
+	err := unix.Kill(-pgid, 0)
+	return err == nil || errors.Is(err, unix.EPERM)
+}
+
+// Orphans returns how many processes that superd did not start it has reaped.
+func (r *Reaper) Orphans() uint64 { return r.orphans.Load() }
+
+// Live returns how many registered children have not been reaped yet.
+func (r *Reaper) Live() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.procs)
+}

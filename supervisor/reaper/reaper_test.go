@@ -1,0 +1,213 @@
+package reaper
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startReaper runs a Reaper for the test's lifetime.
+func startReaper(t *testing.T) *Reaper {
+	t.Helper()
+	r := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	// exits when ctx is cancelled in Cleanup, which waits on errc
+	go func() { errc <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-errc; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+	})
+	return r
+}
+
+func devnull(t *testing.T) *os.File {
+	t.Helper()
+	f, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestManyInstantExitsAllDelivered(t *testing.T) {
+	r := startReaper(t)
+	null := devnull(t)
+	const n = 500
+	exits := make(chan Exit, n) // buffered: holds every expected exit
+	pids := make(map[int]int)
+	for i := range n {
+		code := i % 7
+		pid, err := r.Start(Spec{
+			Argv:  []string{"/bin/sh", "-c", "exit " + strconv.Itoa(code)},
+			Files: []*os.File{null, null, null},
+			Umask: -1,
+		}, func(e Exit) { exits <- e })
+		if err != nil {
+			t.Fatalf("Start(%d) = %v", i, err)
+		}
+		pids[pid] = code
+	}
+	deadline := time.After(60 * time.Second)
+	for range n {
+		select {
+		case e := <-exits:
+			want, ok := pids[e.Pid]
+			if !ok {
+				t.Fatalf("exit of unknown pid %d", e.Pid)
+			}
+			if e.Code() != want {
+				t.Errorf("pid %d Code() = %d; want %d", e.Pid, e.Code(), want)
+			}
+			delete(pids, e.Pid)
+		case <-deadline:
+			t.Fatalf("%d exits never delivered", len(pids))
+		}
+	}
+	if r.Live() != 0 {
+		t.Errorf("Live() = %d; want 0", r.Live())
+	}
+}
+
+func TestStartErrors(t *testing.T) {
+	r := startReaper(t)
+	tests := []struct {
+		name string
+		spec Spec
+		want error
+	}{
+		{"missing command", Spec{Argv: []string{"/nonexistent/cmd"}, Umask: -1}, syscall.ENOENT},
+		{"not executable", Spec{Argv: []string{"/etc/passwd"}, Umask: -1}, syscall.EACCES},
+		{"bad directory", Spec{Argv: []string{"/bin/true"}, Dir: "/nonexistent", Umask: -1}, syscall.ENOENT},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := r.Start(tt.spec, func(Exit) { t.Error("done called for a failed start") })
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Start() = %v; want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSignalAfterReapRefused(t *testing.T) {
+	r := startReaper(t)
+	done := make(chan Exit, 1)
+	pid, err := r.Start(Spec{Argv: []string{"/bin/sleep", "100"}, Umask: -1}, func(e Exit) { done <- e })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Signal(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("Signal(live) = %v", err)
+	}
+	e := <-done
+	if !e.Status.Signaled() || e.Status.Signal() != syscall.SIGKILL {
+		t.Errorf("exit status = %v; want killed by SIGKILL", e.Status)
+	}
+	if err := r.Signal(pid, syscall.SIGTERM); !errors.Is(err, ErrNotOwned) {
+		t.Errorf("Signal(reaped) = %v; want ErrNotOwned", err)
+	}
+}
+
+func TestOrphansReaped(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
+	r := startReaper(t)
+	done := make(chan Exit, 1)
+	// The shell starts 200 background sleeps that outlive it, then exits:
+	// they are reparented to this process and must be reaped here.
+	const n = 200
+	script := "i=0; while [ $i -lt " + strconv.Itoa(n) + " ]; do sleep 0.2 & i=$((i+1)); done; exit 0"
+	_, err := r.Start(Spec{Argv: []string{"/bin/sh", "-c", script}, Umask: -1}, func(e Exit) { done <- e })
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Orphans() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("Orphans() = %d; want %d", r.Orphans(), n)
+		}
+		waitBriefly()
+	}
+	if z := zombies(t); z != 0 {
+		t.Errorf("zombie children left: %d", z)
+	}
+}
+
+func TestUmaskAndGroup(t *testing.T) {
+	r := startReaper(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	done := make(chan Exit, 1)
+	pid, err := r.Start(Spec{
+		Argv:  []string{"/bin/sh", "-c", "umask; ps -o pgid= -p $$"},
+		Files: []*os.File{nil, pw, pw},
+		Umask: 0o027,
+	}, func(e Exit) { done <- e })
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(pr)
+	<-done
+	f := strings.Fields(string(out))
+	if len(f) < 1 || f[0] != "0027" {
+		t.Errorf("child umask = %q; want 0027", out)
+	}
+	if len(f) >= 2 && f[1] != strconv.Itoa(pid) {
+		t.Errorf("child pgid = %s; want its own pid %d", f[1], pid)
+	}
+	if m := unix.Umask(0o022); m != 0o022 {
+		t.Errorf("superd's umask changed to %o", m)
+	} else {
+		unix.Umask(m)
+	}
+}
+
+// zombies counts this process's zombie children.
+func zombies(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := strconv.Itoa(os.Getpid())
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[0] == "Z" && f[1] == me {
+			n++
+		}
+	}
+	return n
+}
+
+// waitBriefly is the poll interval of a deadline loop.
+func waitBriefly() { time.Sleep(5 * time.Millisecond) }
