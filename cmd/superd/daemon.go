@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/superd/superd/config"
+	"github.com/superd/superd/ipc"
+	"github.com/superd/superd/supervisor"
+	"github.com/superd/superd/supervisor/logs"
+	"github.com/superd/superd/supervisor/reaper"
+)
+
+// pumpGrace bounds how long superd waits, after the drain, for output still
+// in pipes to be written out.
+const pumpGrace = 2 * time.Second
+
+// runDaemon runs the supervisor until a drain completes. Order: load and
+// validate the config (before touching anything) → signals → subreaper →
+// reaper → state dir and socket → supervisor loop (autostart). On SIGTERM:
+// drain → close the socket → stop the reaper.
+func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("superd", stderr)
+	path := fs.String("c", "", "config file")
+	socket := fs.String("socket", "", "control socket path")
+	logFormat := fs.String("log-format", "", "text or json")
+	logLevel := fs.String("log-level", "", "debug, info, warn or error")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	if *logFormat != "" && *logFormat != "text" && *logFormat != "json" {
+		return usageErr("--log-format must be text or json, not %q", *logFormat)
+	}
+	var level slog.Level
+	if *logLevel != "" {
+		if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+			return usageErr("--log-level must be debug, info, warn or error, not %q", *logLevel)
+		}
+	}
+
+	cfg, err := config.Load(config.Resolve(*path))
+	if err != nil {
+		return err
+	}
+	if *socket != "" {
+		cfg.Superd.Socket = *socket
+	}
+	if *logFormat != "" {
+		cfg.Superd.LogFormat = *logFormat
+	}
+	if *logLevel != "" {
+		cfg.Superd.LogLevel = level
+	}
+	logger := newLogger(stderr, cfg.Superd.LogFormat, cfg.Superd.LogLevel)
+
+	// Signals first, so none of them kills superd half-started.
+	sigs := make(chan os.Signal, 4) // a burst of distinct signals; handled in order
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+
+	if cfg.Superd.Subreaper && os.Getpid() != 1 {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("become subreaper: %w", err)
+		}
+	}
+	for _, dir := range []string{cfg.Superd.StateDir, cfg.Superd.LogDir} {
+		if err := ensureDir(dir); err != nil {
+			return err
+		}
+	}
+
+	reaperCtx, stopReaper := context.WithCancel(context.Background())
+	defer stopReaper()
+	rp := reaper.New(logger)
+	reaperDone := make(chan error, 1)
+	// exits when stopReaper is called; waited on below through reaperDone
+	go func() { reaperDone <- rp.Run(reaperCtx) }()
+	defer func() {
+		stopReaper()
+		<-reaperDone
+	}()
+
+	ln, err := ipc.Listen(cfg.Superd.Socket, cfg.Superd.SocketMode)
+	if err != nil {
+		return err
+	}
+
+	outputs := supervisor.NewOutputs(cfg.Superd.LogDir, logs.NewConsole(stdout), logs.NewConsole(stderr), logger)
+	defer outputs.Close()
+	pumpCtx, stopPumps := context.WithCancel(context.Background())
+	defer stopPumps()
+	spawner := supervisor.NewProcSpawner(pumpCtx, rp, outputs, logger)
+	sup := supervisor.New(supervisor.Options{Config: cfg, Spawner: spawner, Logger: logger, Outputs: outputs})
+
+	serveCtx, stopServe := context.WithCancel(context.Background())
+	serveDone := make(chan error, 1)
+	srv := ipc.NewServer(sup, logger)
+	// exits when stopServe is called; waited on below through serveDone
+	go func() { serveDone <- srv.Serve(serveCtx, ln) }()
+
+	supDone := make(chan error, 1)
+	// exits when the drain completes; waited on below through supDone
+	go func() { supDone <- sup.Run(context.Background()) }()
+	logger.Info("superd started", "pid", os.Getpid(), "config", cfg.Path, "socket", cfg.Superd.Socket, "programs", len(cfg.Programs))
+
+	var runErr error
+	terms := 0
+	ctxDone := ctx.Done()
+loop:
+	for {
+		select {
+		case runErr = <-supDone:
+			break loop
+		case <-ctxDone:
+			ctxDone = nil
+			sup.Shutdown(context.Background())
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGTERM, syscall.SIGINT:
+				terms++
+				if terms == 1 {
+					logger.Info("signal: draining", "signal", sig.String())
+					sup.Shutdown(context.Background())
+				} else {
+					logger.Warn("second signal: SIGKILL to every program", "signal", sig.String())
+					sup.ForceShutdown(context.Background())
+				}
+			case syscall.SIGHUP:
+				logger.Warn("SIGHUP: reload is not supported yet; ignoring")
+			case syscall.SIGUSR1:
+				logger.Info("SIGUSR1: reopening log files")
+				outputs.Reopen()
+			}
+		}
+	}
+
+	stopServe()
+	if err := <-serveDone; err != nil {
+		logger.Warn("control socket", "err", err)
+	}
+	waitPumps(spawner, stopPumps)
+	if errors.Is(runErr, supervisor.ErrFatalShutdown) {
+		logger.Error("exiting with status 3", "err", runErr)
+		return &exitError{code: 3}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	logger.Info("superd stopped")
+	return nil
+}
+
+// waitPumps lets output still in pipes be written out, for at most
+// pumpGrace (a grandchild that escaped its group may hold a pipe open).
+func waitPumps(sp *supervisor.ProcSpawner, stop context.CancelFunc) {
+	done := make(chan struct{})
+	// exits when every pump has returned, at the latest after stop()
+	go func() {
+		sp.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(pumpGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		stop()
+		<-done
+	}
+}
+
+func ensureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := unix.Access(dir, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("%s is not writable: %w", dir, err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,160 @@
+// Command superd is the process supervisor daemon: `superd [-c PATH]` runs
+// the programs of a TOML file; `superd check` validates one; `superd
+// version` prints the version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/superd/superd/config"
+	"github.com/superd/superd/supervisor/reaper"
+)
+
+// exitError carries a process exit status out of run.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErr is a usage error: exit status 2.
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	if reaper.RunShim(os.Args) {
+		return
+	}
+	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode prints err (one line, or the positioned config errors) and
+// returns the exit status for it.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	code := 1
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+		if ee.err == nil {
+			return code
+		}
+	}
+	var cerr config.Errors
+	if errors.As(err, &cerr) {
+		fmt.Fprintln(stderr, cerr.Error())
+		return code
+	}
+	fmt.Fprintf(stderr, "superd: %v\n", err)
+	return code
+}
+
+const usage = `Usage:
+  superd [-c PATH] [--socket PATH] [--log-format text|json] [--log-level LEVEL]
+                                 run the supervisor in the foreground
+  superd check [-c PATH]         validate the config and exit
+  superd version                 print version, commit and Go version
+
+The config is -c PATH, else $SUPERD_CONFIG, else ./superd.toml if it
+exists, else /etc/superd/superd.toml.
+`
+
+// run is superd's main: it returns nil after a graceful shutdown, or an
+// error whose exit status exitCode finds.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "check":
+			return runCheck(args[1:], stdout, stderr)
+		case "version":
+			if len(args) > 1 {
+				return usageErr("version takes no arguments")
+			}
+			fmt.Fprintln(stdout, versionString())
+			return nil
+		case "exec":
+			return usageErr("superd exec is not supported yet")
+		case "help":
+			fmt.Fprint(stdout, usage)
+			return nil
+		}
+	}
+	return runDaemon(ctx, args, stdout, stderr)
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			return &exitError{code: 0}
+		}
+		return usageErr("%v (see superd help)", err)
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected argument %q (see superd help)", fs.Arg(0))
+	}
+	return nil
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check", stderr)
+	path := fs.String("c", "", "config file")
+	if err := parseFlags(fs, args, stdout); err != nil {
+		return err
+	}
+	file := config.Resolve(*path)
+	cfg, err := config.Load(file)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, p := range cfg.Programs {
+		n += p.Instances
+	}
+	fmt.Fprintf(stdout, "%s: ok: %d programs, %d instances\n", cfg.Path, len(cfg.Programs), n)
+	return nil
+}
+
+func versionString() string {
+	version, commit := "devel", "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				commit = s.Value
+				if len(commit) > 12 {
+					commit = commit[:12]
+				}
+			}
+		}
+	}
+	return fmt.Sprintf("superd %s (commit %s, %s)", version, commit, runtime.Version())
+}

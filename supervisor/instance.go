@@ -1,0 +1,93 @@
+package supervisor
+
+import (
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/superd/superd/config"
+	"github.com/superd/superd/ipc/apitype"
+)
+
+// instance is one running copy of a program. Only the loop goroutine reads
+// or writes it.
+type instance struct {
+	name  string // "web" or "web:1"
+	index int
+	prog  *config.Program
+	out   *output
+
+	state    apitype.State
+	pid      int       // the leader, while it lives
+	pgid     int       // its process group, until the group is empty
+	started  time.Time // when the current process was spawned
+	restarts int       // automatic restarts
+	failures int       // failed starts in a row
+	exitCode *int
+	exitSig  *string
+	message  string
+
+	// deadline is when the loop must call step with evTimer; zero: never.
+	// Its meaning depends on the state: starting (spawned): start_seconds
+	// are up; starting (pending): spawn now; backoff: retry; stopping:
+	// escalate to SIGKILL, or look again whether the group is empty.
+	deadline time.Time
+
+	pending    bool      // starting: no process yet (restart_delay, or waiting for dependencies)
+	waitDeps   bool      // starting: waits until every dependency runs
+	leaderGone bool      // stopping: the leader was reaped, the group lives on
+	killed     bool      // stopping: SIGKILL sent
+	killAt     time.Time // stopping: when stop_timeout is up
+	thenStart  bool      // stopping: start again once stopped (restart)
+	stopStep   string
+	operStop   bool // stopped by an operator; remembered across restarts
+}
+
+func newInstance(p *config.Program, index int, out *output) *instance {
+	name := p.Name
+	if p.Instances > 1 {
+		name = p.Name + ":" + strconv.Itoa(index)
+	}
+	return &instance{name: name, index: index, prog: p, out: out, state: apitype.StateStopped}
+}
+
+// down reports whether the instance has no process and none is coming.
+func (in *instance) down() bool { return !in.state.Live() }
+
+// snapshot is the wire form of the instance at now.
+func (in *instance) snapshot(now time.Time) apitype.Instance {
+	a := apitype.Instance{
+		Name:       in.name,
+		Program:    in.prog.Name,
+		Instance:   in.index,
+		State:      in.state,
+		Restarts:   in.restarts,
+		ExitCode:   in.exitCode,
+		ExitSignal: in.exitSig,
+		Ready:      true,
+		Healthy:    true,
+		Message:    in.message,
+	}
+	if in.pid > 0 && (in.state == apitype.StateRunning || in.state == apitype.StateStarting || in.state == apitype.StateStopping) {
+		pid := in.pid
+		started := in.started.UTC()
+		a.Pid = &pid
+		a.StartedAt = &started
+		if in.state == apitype.StateRunning {
+			a.UptimeSeconds = now.Sub(in.started).Seconds()
+		}
+	}
+	// Without readiness checks (a later issue), a running instance is ready.
+	a.Ready = in.state == apitype.StateRunning
+	return a
+}
+
+// signalName is the SIG-prefixed name of sig, as the API reports it.
+func signalName(sig syscall.Signal) string {
+	if n := unix.SignalName(sig); n != "" {
+		return n
+	}
+	return "SIG" + strconv.Itoa(int(sig))
+}

@@ -1,0 +1,407 @@
+// Package supervisor runs superd's programs: one event loop owns every
+// instance and drives each through the state machine of step, spawning
+// processes through a Spawner, restarting them by policy, ordering starts
+// and stops by dependency, and draining everything on shutdown.
+//
+// Public methods of Supervisor are safe for concurrent use: each posts a
+// closure to the loop goroutine and waits for it, so no lock guards instance
+// state.
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/superd/superd/config"
+	"github.com/superd/superd/ipc/apitype"
+)
+
+// ErrFatalShutdown is returned by Run when superd drained because a program
+// with on_fatal = "shutdown" went fatal.
+var ErrFatalShutdown = errors.New("a program with on_fatal = \"shutdown\" went fatal")
+
+// Spawner starts and signals processes for the loop. The loop calls it from
+// its own goroutine only; exited is called exactly once per successful
+// Spawn, from any goroutine, and may block until the loop receives it.
+type Spawner interface {
+	Spawn(req spawnReq, exited func(ExitStatus)) (pid int, err error)
+	Signal(pid int, sig syscall.Signal, group bool) error
+	GroupAlive(pgid int) bool
+}
+
+// ExitStatus is how process Pid ended: Code is its exit code, or -1 when
+// Signal killed it.
+type ExitStatus struct {
+	Pid    int
+	Code   int
+	Signal syscall.Signal
+}
+
+// spawnReq is what a Spawner needs to start one instance.
+type spawnReq struct {
+	name   string
+	index  int
+	prog   *config.Program
+	out    *output
+	socket string
+}
+
+type exitMsg struct {
+	in *instance
+	st ExitStatus
+}
+
+// Options configure a Supervisor.
+type Options struct {
+	Config  *config.Config
+	Spawner Spawner
+	Logger  *slog.Logger
+	// Outputs creates each instance's output sinks; nil: in-memory only.
+	Outputs OutputFactory
+}
+
+// Supervisor is the event loop and everything it owns.
+type Supervisor struct {
+	logger  *slog.Logger
+	spawner Spawner
+	outputs OutputFactory
+
+	ops   chan func()   // closures run on the loop; unbuffered
+	exits chan exitMsg  // exits from the spawner; unbuffered
+	done  chan struct{} // closed when Run returns
+
+	// Everything below is owned by the loop goroutine.
+	cfg       *config.Config
+	progs     map[string]*program
+	all       []*instance // every instance, by name
+	offline   map[string]bool
+	draining  bool
+	drainEnd  time.Time // drain deadline (shutdown_timeout)
+	killedAll bool
+	fatalExit bool
+	changed   chan struct{} // closed and replaced after every change
+	rnd       *rand.Rand
+	timer     *time.Timer
+}
+
+type program struct {
+	cfg       *config.Program
+	instances []*instance
+}
+
+// New returns a Supervisor for opts.Config; nothing runs until Run.
+func New(opts Options) *Supervisor {
+	s := &Supervisor{
+		logger:  opts.Logger,
+		spawner: opts.Spawner,
+		outputs: opts.Outputs,
+		ops:     make(chan func()),
+		exits:   make(chan exitMsg),
+		done:    make(chan struct{}),
+		cfg:     opts.Config,
+		progs:   make(map[string]*program),
+		changed: make(chan struct{}),
+		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
+	}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	if s.outputs == nil {
+		s.outputs = memoryOutputs{}
+	}
+	for _, p := range opts.Config.Programs {
+		s.addProgram(p)
+	}
+	return s
+}
+
+func (s *Supervisor) addProgram(p *config.Program) *program {
+	pr := &program{cfg: p}
+	for i := range p.Instances {
+		in := newInstance(p, i, nil)
+		in.out = s.outputs.Output(in.name, p)
+		pr.instances = append(pr.instances, in)
+	}
+	s.progs[p.Name] = pr
+	s.reindex()
+	return pr
+}
+
+func (s *Supervisor) reindex() {
+	s.all = s.all[:0]
+	for _, pr := range s.progs {
+		s.all = append(s.all, pr.instances...)
+	}
+	sort.Slice(s.all, func(i, j int) bool { return lessName(s.all[i], s.all[j]) })
+}
+
+func lessName(a, b *instance) bool {
+	if a.prog.Name != b.prog.Name {
+		return a.prog.Name < b.prog.Name
+	}
+	return a.index < b.index
+}
+
+// Run starts every autostart program and runs the loop until a drain
+// (Shutdown, or ctx being done) has stopped everything. It returns
+// ErrFatalShutdown when the drain was caused by on_fatal = "shutdown".
+func (s *Supervisor) Run(ctx context.Context) error {
+	defer close(s.done)
+	s.timer = time.NewTimer(time.Hour)
+	s.timer.Stop()
+	defer s.timer.Stop()
+
+	s.offline = s.loadOffline()
+	now := time.Now()
+	for _, in := range s.all {
+		if s.offline[in.name] {
+			in.operStop = true
+			in.message = "stopped by an operator"
+			continue
+		}
+		if in.prog.Autostart {
+			s.apply(in, event{kind: evStart}, now)
+		}
+	}
+	s.settle(now)
+	s.resetTimer(time.Now())
+
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case f := <-s.ops:
+			f()
+		case m := <-s.exits:
+			s.onExit(m, time.Now())
+		case <-s.timer.C:
+			s.onTimer(time.Now())
+		case <-ctxDone:
+			ctxDone = nil
+			s.beginDrain(time.Now(), "context done")
+		}
+		now := time.Now()
+		s.settle(now)
+		if s.draining && s.allDown() {
+			s.logger.Info("drain complete")
+			if s.fatalExit {
+				return ErrFatalShutdown
+			}
+			return nil
+		}
+		s.resetTimer(now)
+	}
+}
+
+// do runs f on the loop goroutine and waits for it. It fails when ctx is
+// done first or the loop has returned.
+func (s *Supervisor) do(ctx context.Context, f func()) error {
+	done := make(chan struct{})
+	select {
+	case s.ops <- func() { f(); close(done) }:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", apitype.ErrTimeout, ctx.Err())
+	case <-s.done:
+		return apitype.ErrShuttingDown
+	}
+	<-done
+	return nil
+}
+
+// apply runs step for in and performs its effects, logging a transition
+// once, here.
+func (s *Supervisor) apply(in *instance, ev event, now time.Time) {
+	ev.draining = s.draining
+	if ev.kind == evSpawnErr || ev.kind == evExit {
+		ev.jitter = s.rnd.Float64()*2 - 1
+	}
+	from := in.state
+	effects := step(in, ev, now)
+	if in.state != from {
+		s.logger.Info("state", "instance", in.name, "from", string(from), "to", string(in.state), "pid", in.pid, "message", in.message)
+		s.notify()
+	}
+	for _, e := range effects {
+		s.perform(in, e, now)
+	}
+}
+
+func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
+	switch e.kind {
+	case efSpawn:
+		s.spawn(in, now)
+	case efSignal:
+		if e.pid <= 0 {
+			return
+		}
+		if err := s.spawner.Signal(e.pid, e.sig, e.group); err != nil && !errors.Is(err, syscall.ESRCH) {
+			s.logger.Warn("signal", "instance", in.name, "pid", e.pid, "signal", signalName(e.sig), "err", err)
+		}
+	case efFatal:
+		s.notify()
+		if in.prog.OnFatal == config.OnFatalShutdown && !s.draining {
+			s.logger.Error("program went fatal; shutting down (on_fatal = shutdown)", "instance", in.name, "message", in.message)
+			s.fatalExit = true
+			s.beginDrain(now, "on_fatal of "+in.name)
+		}
+	case efStartDeps:
+		for _, dep := range in.prog.DependsOn {
+			if pr := s.progs[dep]; pr != nil {
+				for _, d := range pr.instances {
+					if d.down() {
+						s.apply(d, event{kind: evStart}, now)
+					}
+				}
+			}
+		}
+	}
+}
+
+func (s *Supervisor) spawn(in *instance, now time.Time) {
+	req := spawnReq{name: in.name, index: in.index, prog: in.prog, out: in.out, socket: s.cfg.Superd.Socket}
+	pid, err := s.spawner.Spawn(req, func(st ExitStatus) {
+		select {
+		case s.exits <- exitMsg{in: in, st: st}:
+		case <-s.done:
+		}
+	})
+	if err != nil {
+		s.logger.Warn("start failed", "instance", in.name, "err", err)
+		s.apply(in, event{kind: evSpawnErr, err: err}, now)
+		return
+	}
+	s.apply(in, event{kind: evSpawned, pid: pid}, now)
+}
+
+func (s *Supervisor) onExit(m exitMsg, now time.Time) {
+	in := m.in
+	ev := event{kind: evExit, pid: m.st.Pid, code: m.st.Code, sig: m.st.Signal}
+	if in.pgid > 0 {
+		ev.groupAlive = s.spawner.GroupAlive(in.pgid)
+	}
+	s.logger.Debug("exit", "instance", in.name, "pid", m.st.Pid, "exit_code", m.st.Code, "signal", m.st.Signal)
+	s.apply(in, ev, now)
+	s.notify()
+}
+
+func (s *Supervisor) onTimer(now time.Time) {
+	if s.draining && !s.killedAll && !s.drainEnd.IsZero() && !now.Before(s.drainEnd) {
+		s.logger.Warn("shutdown_timeout is up: SIGKILL to every remaining process group")
+		s.killAll(now)
+	}
+	for _, in := range s.all {
+		if in.deadline.IsZero() || now.Before(in.deadline) {
+			continue
+		}
+		ev := event{kind: evTimer}
+		if in.state == apitype.StateStopping && in.leaderGone {
+			ev.groupAlive = s.spawner.GroupAlive(in.pgid)
+		}
+		s.apply(in, ev, now)
+	}
+}
+
+// resetTimer sets the loop's one timer to the earliest deadline, or stops
+// it when nothing is due: an idle superd never wakes.
+func (s *Supervisor) resetTimer(now time.Time) {
+	var next time.Time
+	for _, in := range s.all {
+		if !in.deadline.IsZero() && (next.IsZero() || in.deadline.Before(next)) {
+			next = in.deadline
+		}
+	}
+	if s.draining && !s.killedAll && !s.drainEnd.IsZero() && (next.IsZero() || s.drainEnd.Before(next)) {
+		next = s.drainEnd
+	}
+	s.timer.Stop()
+	if !next.IsZero() {
+		s.timer.Reset(max(next.Sub(now), 0))
+	}
+}
+
+// settle moves instances that wait for dependencies, and advances the
+// drain, until nothing changes.
+func (s *Supervisor) settle(now time.Time) {
+	for range len(s.all) + 1 {
+		moved := false
+		for _, in := range s.all {
+			if in.state != apitype.StateStarting || !in.waitDeps {
+				continue
+			}
+			ready, failed := s.depsState(in)
+			switch {
+			case failed != "":
+				s.apply(in, event{kind: evDepFailed, reason: failed}, now)
+				moved = true
+			case ready:
+				s.apply(in, event{kind: evDepsReady}, now)
+				moved = true
+			}
+		}
+		if s.draining && s.advanceDrain(now) {
+			moved = true
+		}
+		if !moved {
+			return
+		}
+	}
+}
+
+// depsState reports whether every dependency of in runs, or names one that
+// is fatal.
+func (s *Supervisor) depsState(in *instance) (ready bool, failed string) {
+	ready = true
+	for _, dep := range in.prog.DependsOn {
+		pr := s.progs[dep]
+		if pr == nil {
+			continue
+		}
+		for _, d := range pr.instances {
+			switch d.state {
+			case apitype.StateRunning:
+			case apitype.StateFatal:
+				return false, d.name
+			default:
+				ready = false
+			}
+		}
+	}
+	return ready, ""
+}
+
+func (s *Supervisor) allDown() bool {
+	for _, in := range s.all {
+		if !in.down() {
+			return false
+		}
+	}
+	return true
+}
+
+// notify wakes everyone waiting for a change.
+func (s *Supervisor) notify() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// targets resolves a target: "all", a program name, or NAME:N.
+func (s *Supervisor) targets(target string) ([]*instance, error) {
+	if target == "" || target == "all" {
+		return slices.Clone(s.all), nil
+	}
+	if pr := s.progs[target]; pr != nil {
+		return slices.Clone(pr.instances), nil
+	}
+	for _, in := range s.all {
+		if in.name == target {
+			return []*instance{in}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: no program or instance %q", apitype.ErrNotFound, target)
+}

@@ -1,0 +1,126 @@
+package supervisor
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/superd/superd/config"
+	"github.com/superd/superd/supervisor/logs"
+)
+
+// ringSize is how much of every instance's recent output superd keeps in
+// memory for `superctl logs`, whatever the output mode.
+const ringSize = 64 << 10
+
+// output is where one instance's output goes, kept across its restarts.
+type output struct {
+	ring  *logs.Ring
+	stats *logs.Stats
+
+	mu     sync.Mutex // guards the fields below
+	stdout *logs.File // nil until opened (stdout = "file")
+	stderr *logs.File // nil until opened (stderr = "file")
+}
+
+// OutputFactory makes the output of each instance.
+type OutputFactory interface {
+	Output(name string, p *config.Program) *output
+}
+
+// memoryOutputs keeps output in the ring only (tests).
+type memoryOutputs struct{}
+
+func (memoryOutputs) Output(string, *config.Program) *output {
+	return &output{ring: logs.NewRing(ringSize), stats: &logs.Stats{}}
+}
+
+// Outputs makes file-backed outputs under a log directory and tracks them
+// for Reopen (SIGUSR1) and Close. It is safe for concurrent use.
+type Outputs struct {
+	dir    string
+	logger *slog.Logger
+	stdout *logs.Console
+	stderr *logs.Console
+
+	mu   sync.Mutex // guards the field below
+	outs []*output
+}
+
+// NewOutputs returns an OutputFactory writing files under dir and inherit
+// output to the two consoles.
+func NewOutputs(dir string, stdout, stderr *logs.Console, logger *slog.Logger) *Outputs {
+	return &Outputs{dir: dir, logger: logger, stdout: stdout, stderr: stderr}
+}
+
+// Output returns a new output for the instance name of p.
+func (o *Outputs) Output(name string, p *config.Program) *output {
+	out := &output{ring: logs.NewRing(ringSize), stats: &logs.Stats{}}
+	o.mu.Lock()
+	o.outs = append(o.outs, out)
+	o.mu.Unlock()
+	return out
+}
+
+// filePath is log_dir/NAME.log (web:1 → web-1.log), or NAME.err.log.
+func (o *Outputs) filePath(name string, stderr bool) string {
+	base := strings.ReplaceAll(name, ":", "-")
+	if stderr {
+		return filepath.Join(o.dir, base+".err.log")
+	}
+	return filepath.Join(o.dir, base+".log")
+}
+
+// file returns the instance's open file for a stream, opening it on first
+// use; nil (and a logged warning) when it cannot be opened.
+func (o *Outputs) file(out *output, name string, p *config.Program, stderr bool) *logs.File {
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	slot := &out.stdout
+	if stderr {
+		slot = &out.stderr
+	}
+	if *slot != nil {
+		return *slot
+	}
+	f, err := logs.OpenFile(o.filePath(name, stderr), p.LogMaxSize, p.LogMaxFiles)
+	if err != nil {
+		o.logger.Warn("output dropped: cannot open log file", "instance", name, "err", err)
+		return nil
+	}
+	*slot = f
+	return f
+}
+
+// Reopen reopens every output file (SIGUSR1, after logrotate moved them).
+func (o *Outputs) Reopen() {
+	for _, f := range o.files() {
+		if err := f.Reopen(); err != nil {
+			o.logger.Warn("reopen log file", "path", f.Path(), "err", err)
+		}
+	}
+}
+
+// Close closes every output file.
+func (o *Outputs) Close() {
+	for _, f := range o.files() {
+		f.Close()
+	}
+}
+
+func (o *Outputs) files() []*logs.File {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var fs []*logs.File
+	for _, out := range o.outs {
+		out.mu.Lock()
+		for _, f := range []*logs.File{out.stdout, out.stderr} {
+			if f != nil {
+				fs = append(fs, f)
+			}
+		}
+		out.mu.Unlock()
+	}
+	return fs
+}
