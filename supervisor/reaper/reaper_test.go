@@ -158,7 +158,7 @@ func TestUmaskAndGroup(t *testing.T) {
 	defer pr.Close()
 	done := make(chan Exit, 1)
 	pid, err := r.Start(Spec{
-		Argv:  []string{"/bin/sh", "-c", "umask; ps -o pgid= -p $$"},
+		Argv:  []string{"/bin/sh", "-c", "umask; cut -d' ' -f5 /proc/$$/stat"},
 		Files: []*os.File{nil, pw, pw},
 		Umask: 0o027,
 	}, func(e Exit) { done <- e })
@@ -211,3 +211,39 @@ func zombies(t *testing.T) int {
 
 // waitBriefly is the poll interval of a deadline loop.
 func waitBriefly() { time.Sleep(5 * time.Millisecond) }
+
+// TestMain lets this test binary act as the rlimit shim, as superd's does.
+func TestMain(m *testing.M) {
+	if RunShim(os.Args) {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func TestRlimitsThroughShim(t *testing.T) {
+	r := startReaper(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	done := make(chan Exit, 1)
+	_, err = r.Start(Spec{
+		Argv:    []string{"/bin/sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c"},
+		Files:   []*os.File{nil, pw, pw},
+		Umask:   -1,
+		Rlimits: []Rlimit{{Resource: unix.RLIMIT_NOFILE, Soft: 123, Hard: 456}, {Resource: unix.RLIMIT_CORE, Soft: 0, Hard: 0}},
+	}, func(e Exit) { done <- e })
+	pw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(pr)
+	e := <-done
+	if got, want := strings.Fields(string(out)), []string{"123", "456", "0"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("limits in child = %q; want %q", got, want)
+	}
+	if e.Code() != 0 {
+		t.Errorf("exit code = %d; want 0", e.Code())
+	}
+}
