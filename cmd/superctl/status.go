@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/superd/superd/ipc/apitype"
+)
+
+// statusCommand is `superctl status [TARGET...]`.
+func (a *app) statusCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [TARGET...]",
+		Short: "Show the state of program instances",
+		Long: `Show the state of the targeted instances, or of every instance when no
+TARGET is given: a table with the columns NAME STATE PID UPTIME RESTARTS
+MESSAGE, or with -o json the JSON array of instance objects of the control API.
+
+Exits 3 when any targeted instance is not running, so scripts can test
+"is it up" with the exit status alone.`,
+		Example: `  superctl status
+  superctl status web db:0
+  superctl status -o json all`,
+		ValidArgsFunction: a.completeTargets,
+		RunE: runE(func(cmd *cobra.Command, args []string) error {
+			insts, err := a.client().Status(cmd.Context(), args...)
+			if err != nil {
+				return err
+			}
+			if err := a.printInstances(insts); err != nil {
+				return err
+			}
+			for _, in := range insts {
+				if in.State != apitype.StateRunning {
+					return &exitError{code: exitNotRunning}
+				}
+			}
+			return nil
+		}),
+	}
+}
+
+// printInstances writes insts to stdout as -o says: a table, or the JSON
+// array of the API.
+func (a *app) printInstances(insts []apitype.Instance) error {
+	if a.output == outputJSON {
+		if insts == nil {
+			insts = []apitype.Instance{}
+		}
+		// Exactly as the API marshals it, one line: pipe it to jq to read it.
+		return json.NewEncoder(a.stdout).Encode(insts)
+	}
+	return writeTable(a.stdout, insts)
+}
+
+// writeTable writes the status table of insts, columns aligned, without
+// trailing blanks.
+func writeTable(w io.Writer, insts []apitype.Instance) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tMESSAGE")
+	for _, in := range insts {
+		pid := "-"
+		if in.Pid != nil {
+			pid = strconv.Itoa(*in.Pid)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n",
+			in.Name, in.State, pid, uptime(in), in.Restarts, oneLine(in.Message))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var out strings.Builder
+	for line := range strings.Lines(buf.String()) {
+		out.WriteString(strings.TrimRight(line, " \n"))
+		out.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, out.String())
+	return err
+}
+
+// uptime renders how long a running instance has been up, coarsely:
+// "5s", "3m12s", "2h5m", "3d4h"; "-" when it is not running.
+func uptime(in apitype.Instance) string {
+	if in.State != apitype.StateRunning {
+		return "-"
+	}
+	return humanDuration(time.Duration(in.UptimeSeconds * float64(time.Second)))
+}
+
+// humanDuration renders d with its two largest units, truncated.
+func humanDuration(d time.Duration) string {
+	s := int64(max(d, 0) / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh%dm", s/3600, s%3600/60)
+	default:
+		return fmt.Sprintf("%dd%dh", s/86400, s%86400/3600)
+	}
+}
+
+// oneLine keeps a message on its table row.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// completeTargets completes TARGET arguments with the names superd knows:
+// "all", every program and every instance.
+func (a *app) completeTargets(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+	defer cancel()
+	insts, err := a.client().Status(ctx)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	out := []string{"all"}
+	seen := map[string]bool{"all": true}
+	for _, in := range insts {
+		for _, n := range []string{in.Program, in.Name} {
+			if n != "" && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
+			}
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
+}

@@ -1,0 +1,252 @@
+package ipc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/superd/superd/ipc/apitype"
+)
+
+// status answers GET /v1/programs and GET /v1/programs/{target}.
+func (a *api) status(w http.ResponseWriter, r *http.Request) {
+	var targets []string
+	if t := r.PathValue("target"); t != "" {
+		targets = []string{t}
+	}
+	insts, err := a.backend.Status(r.Context(), targets...)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(insts))
+}
+
+// controlOp is Backend.Start, Backend.Stop or Backend.Restart.
+type controlOp func(b Backend, ctx context.Context, target string, wait bool) ([]apitype.Instance, error)
+
+// control answers POST /v1/programs/{target}/VERB?wait=BOOL&timeout=DURATION.
+// With wait, the timeout (default DefaultWaitTimeout) is the deadline of the
+// backend call.
+func (a *api) control(verb string, op controlOp) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		target := r.PathValue("target")
+		q := r.URL.Query()
+		wait, err := boolParam(q, "wait", false)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		timeout, err := durationParam(q, "timeout", DefaultWaitTimeout)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		ctx := r.Context()
+		if wait {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		insts, err := op(a.backend, ctx, target, wait)
+		if err != nil {
+			if wait && apitype.HTTPStatus(err) == http.StatusInternalServerError &&
+				errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("%s %s: not settled within %v: %w", verb, target, timeout, apitype.ErrTimeout)
+			}
+			a.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, nonNil(insts))
+	}
+}
+
+// signal answers POST /v1/programs/{target}/signal with body
+// {"signal":"HUP"}: 204 once sent.
+func (a *api) signal(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		a.fail(w, r, bodyError(err))
+		return
+	}
+	var req apitype.SignalRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		a.fail(w, r, fmt.Errorf("invalid JSON body: %v: %w", err, apitype.ErrBadRequest))
+		return
+	}
+	if req.Signal == "" {
+		a.fail(w, r, fmt.Errorf(`body needs a "signal": %w`, apitype.ErrBadRequest))
+		return
+	}
+	sig, err := ParseSignal(req.Signal)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.backend.Signal(r.Context(), r.PathValue("target"), sig); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// logs answers GET /v1/programs/{instance}/logs?lines=N&follow=BOOL as
+// text/plain. With follow, it flushes the tail and then every later chunk,
+// until the backend closes the stream, the client goes away or the server
+// shuts down; a client that does not take a chunk within
+// streamWriteTimeout is cut off.
+func (a *api) logs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	n := defaultLogLines
+	if s := q.Get("lines"); s != "" {
+		v, err := strconv.Atoi(s)
+		if err != nil {
+			a.fail(w, r, fmt.Errorf("lines=%q is not an integer: %w", s, apitype.ErrBadRequest))
+			return
+		}
+		n = v
+	}
+	follow, err := boolParam(q, "follow", false)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	tail, more, cancel, err := a.backend.Logs(ctx, r.PathValue("instance"), n, follow)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if cancel != nil {
+		defer cancel()
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !follow || more == nil {
+		_, _ = w.Write(tail)
+		return
+	}
+	rc := http.NewResponseController(w)
+	// Clear the last chunk's deadline: a keep-alive connection serves on.
+	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
+	send := func(b []byte) error {
+		// A deadline is unsupported only by test recorders; then no bound.
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := send(tail); err != nil {
+		return
+	}
+	for {
+		select {
+		case chunk, ok := <-more:
+			if !ok {
+				return
+			}
+			if err := send(chunk); err != nil {
+				a.log.Debug("log follower cut off", "instance", r.PathValue("instance"), "err", err)
+				return
+			}
+		case <-ctx.Done():
+			return
+		case <-a.streams:
+			return
+		}
+	}
+}
+
+// shutdown answers POST /v1/shutdown: 202 once the drain has begun.
+func (a *api) shutdown(w http.ResponseWriter, r *http.Request) {
+	if err := a.backend.Shutdown(r.Context()); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, apitype.Health{Status: "draining", Pid: os.Getpid()})
+}
+
+// health answers GET /v1/health.
+func (a *api) health(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, apitype.Health{Status: "ok", Pid: os.Getpid()})
+}
+
+// fail answers with the error's status code and message; a server error (no
+// sentinel) is also logged, since the client learns little from it.
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := apitype.HTTPStatus(err)
+	if code == http.StatusInternalServerError {
+		a.log.Error("control request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeErrorText(w, code, err.Error())
+}
+
+// bodyError classifies a failure to read a request body.
+func bodyError(err error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return fmt.Errorf("request body larger than %d bytes: %w", maxBodyBytes, apitype.ErrTooLarge)
+	}
+	return fmt.Errorf("read request body: %v: %w", err, apitype.ErrBadRequest)
+}
+
+// boolParam parses the query parameter name as a bool (true, false, 1, 0,
+// ...), def when absent; a bad value wraps apitype.ErrBadRequest.
+func boolParam(q url.Values, name string, def bool) (bool, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, fmt.Errorf("%s=%q is not a boolean: %w", name, s, apitype.ErrBadRequest)
+	}
+	return v, nil
+}
+
+// durationParam parses the query parameter name as a positive Go duration,
+// def when absent; a bad value wraps apitype.ErrBadRequest.
+func durationParam(q url.Values, name string, def time.Duration) (time.Duration, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive duration: %w", name, s, apitype.ErrBadRequest)
+	}
+	return v, nil
+}
+
+// writeError answers with err's status code and message.
+func writeError(w http.ResponseWriter, err error) {
+	writeErrorText(w, apitype.HTTPStatus(err), err.Error())
+}
+
+// writeErrorText answers code with the JSON error body {"error": msg}.
+func writeErrorText(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, apitype.Error{Error: msg})
+}
+
+// writeJSON answers code with v as JSON.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// nonNil makes a nil slice encode as [] rather than null.
+func nonNil(insts []apitype.Instance) []apitype.Instance {
+	if insts == nil {
+		return []apitype.Instance{}
+	}
+	return insts
+}
