@@ -285,7 +285,7 @@ func (s *Supervisor) loadOffline() map[string]bool {
 }
 
 func (s *Supervisor) saveOffline() {
-	var names []string
+	names := []string{}
 	for _, in := range s.all {
 		if in.operStop {
 			names = append(names, in.name)

@@ -164,9 +164,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		if s.offline[in.name] {
 			in.operStop = true
 			in.message = "stopped by an operator"
-			continue
 		}
-		if in.prog.Autostart {
+	}
+	for _, in := range s.all {
+		if in.prog.Autostart && !in.operStop {
 			s.apply(in, event{kind: evStart}, now)
 		}
 	}
@@ -254,7 +255,9 @@ func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
 		for _, dep := range in.prog.DependsOn {
 			if pr := s.progs[dep]; pr != nil {
 				for _, d := range pr.instances {
-					if d.down() {
+					// A dependency an operator stopped stays stopped;
+					// its dependents wait for it.
+					if d.down() && !d.operStop {
 						s.apply(d, event{kind: evStart}, now)
 					}
 				}

@@ -112,7 +112,7 @@ func step(in *instance, ev event, now time.Time) []effect {
 	case apitype.StateStarting:
 		switch ev.kind {
 		case evDepsReady:
-			if !in.waitDeps {
+			if !in.waitDeps || ev.draining {
 				return nil
 			}
 			// Starting -> Starting (dependencies up)
@@ -137,6 +137,7 @@ func step(in *instance, ev event, now time.Time) []effect {
 				in.state = apitype.StateRunning
 				in.failures = 0
 				in.deadline = time.Time{}
+				in.message = ""
 				return nil
 			}
 			in.deadline = now.Add(p.StartSeconds)
@@ -159,6 +160,7 @@ func step(in *instance, ev event, now time.Time) []effect {
 		case evTimer:
 			if in.pending {
 				if in.waitDeps || ev.draining {
+					in.deadline = time.Time{}
 					return nil
 				}
 				// Starting -> Starting (spawn after restart_delay)
@@ -168,6 +170,7 @@ func step(in *instance, ev event, now time.Time) []effect {
 			in.state = apitype.StateRunning
 			in.failures = 0
 			in.deadline = time.Time{}
+			in.message = ""
 			return nil
 		case evStop:
 			if in.pending || in.pid == 0 {
@@ -228,6 +231,7 @@ func step(in *instance, ev event, now time.Time) []effect {
 		switch ev.kind {
 		case evTimer:
 			if ev.draining {
+				in.deadline = time.Time{}
 				return nil
 			}
 			// Backoff -> Starting
@@ -380,13 +384,14 @@ func failedStart(in *instance, ev event, now time.Time, why string) []effect {
 	in.pid, in.pgid = 0, 0
 	if ev.draining {
 		in.state = apitype.StateExited
+		in.deadline = time.Time{}
 		in.message = why
 		return nil
 	}
 	if p.StartRetries >= 0 && in.failures > p.StartRetries {
 		in.state = apitype.StateFatal
 		in.deadline = time.Time{}
-		in.message = fmt.Sprintf("%s (gave up after %d attempts)", why, in.failures)
+		in.message = fmt.Sprintf("%s (gave up after %s)", why, plural(in.failures, "attempt"))
 		return []effect{{kind: efFatal}}
 	}
 	d := backoffDelay(p, in.failures, ev.jitter)
@@ -434,4 +439,11 @@ func exitText(ev event) string {
 		return "killed by " + signalName(ev.sig)
 	}
 	return fmt.Sprintf("exit code %d", ev.code)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
