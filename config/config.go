@@ -7,6 +7,7 @@ package config
 import (
 	"log/slog"
 	"os"
+	"reflect"
 	"syscall"
 	"time"
 )
@@ -17,6 +18,9 @@ import (
 type Config struct {
 	// Path is the absolute path of the main file.
 	Path string
+	// Files holds the absolute path of every file read: the main file
+	// first, then the included ones in the order they were read.
+	Files []string
 	// Superd holds the [superd] table, defaulted.
 	Superd Superd
 	// Programs holds every [program.NAME], defaults applied, sorted by name.
@@ -33,7 +37,8 @@ func (c *Config) Program(name string) *Program {
 	return nil
 }
 
-// Superd is the [superd] table. Every path in it is absolute after Load.
+// Superd is the [superd] table. Every path in it is absolute after Load;
+// Include holds the include patterns made absolute.
 type Superd struct {
 	Socket            string
 	SocketMode        os.FileMode
@@ -143,4 +148,17 @@ func (p *Program) IsSuccess(code int) bool {
 		}
 	}
 	return false
+}
+
+// Equal reports whether p and q have the same effective configuration, so
+// that a reload may leave the program alone. Where a program is defined
+// (File, Line, Col) does not count. A nil *Program equals only nil.
+func (p *Program) Equal(q *Program) bool {
+	if p == nil || q == nil {
+		return p == q
+	}
+	a, b := *p, *q
+	a.File, a.Line, a.Col = "", 0, 0
+	b.File, b.Line, b.Col = "", 0, 0
+	return reflect.DeepEqual(a, b)
 }

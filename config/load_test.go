@@ -1,0 +1,129 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the errors Load returns")
+
+// testSystem is a machine with a fixed environment: euid as given,
+// XDG_RUNTIME_DIR=/run/user/1000, a user and a group "www-data", and
+// "sleep" in PATH as /usr/bin/sleep.
+func testSystem(euid int) *system {
+	return &system{
+		euid: euid,
+		getenv: func(k string) string {
+			if k == "XDG_RUNTIME_DIR" {
+				return "/run/user/1000"
+			}
+			return ""
+		},
+		lookupUser: func(name string) error {
+			if name == "www-data" {
+				return nil
+			}
+			return fmt.Errorf("unknown user %q", name)
+		},
+		lookupGroup: func(name string) error {
+			if name == "www-data" {
+				return nil
+			}
+			return fmt.Errorf("unknown group %q", name)
+		},
+		lookPath: func(file string) (string, error) {
+			if file == "sleep" {
+				return "/usr/bin/sleep", nil
+			}
+			return "", exec.ErrNotFound
+		},
+	}
+}
+
+// TestLoadErrors loads every testdata/*.toml, each of which is invalid, and
+// compares the errors with testdata/*.golden. Files named root_* are loaded
+// as root, the others as uid 1000. Run with -update to rewrite the goldens.
+func TestLoadErrors(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("Glob(testdata/*.toml) = %v, %v; want files", files, err)
+	}
+	for _, file := range files {
+		name := strings.TrimSuffix(filepath.Base(file), ".toml")
+		t.Run(name, func(t *testing.T) {
+			euid := 1000
+			if strings.HasPrefix(name, "root_") {
+				euid = 0
+			}
+			c, err := load(file, testSystem(euid))
+			if c != nil {
+				t.Errorf("load(%q) = %v, _; want nil", file, c)
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("load(%q) error = %v; want an *Errors", file, err)
+			}
+			checkPositions(t, *errs)
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(file, ".toml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("read golden file: %v (run go test ./config -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("load(%q) errors:\n%s\nwant:\n%s", file, got, want)
+			}
+		})
+	}
+}
+
+// checkPositions checks that every error points inside its file.
+func checkPositions(t *testing.T, errs Errors) {
+	t.Helper()
+	for _, e := range errs {
+		data, err := os.ReadFile(e.File)
+		if err != nil {
+			t.Errorf("error %q: read its file: %v", e, err)
+			continue
+		}
+		lines := strings.Split(string(data), "\n")
+		if e.Line < 1 || e.Line > len(lines) || e.Col < 1 || e.Col > len(lines[e.Line-1])+1 {
+			t.Errorf("error %q points outside its file", e)
+		}
+	}
+}
+
+func TestLookupAccounts(t *testing.T) {
+	tests := []struct {
+		name    string
+		lookup  func(string) error
+		in      string
+		wantErr bool
+	}{
+		{"user by name", lookupUser, "root", false},
+		{"user by id", lookupUser, "0", false},
+		{"unknown user", lookupUser, "no-such-user-superd", true},
+		{"unknown user id", lookupUser, "4294967", true},
+		{"group by name", lookupGroup, "root", false},
+		{"group by id", lookupGroup, "0", false},
+		{"unknown group", lookupGroup, "no-such-group-superd", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.lookup(tt.in); (err != nil) != tt.wantErr {
+				t.Errorf("lookup(%q) = %v; want error %v", tt.in, err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// validateProgram checks what involves more than one key of a program, once
+// [defaults] and the built-in defaults are in. Each problem is reported
+// where the key was written, in the program's table or in [defaults].
+func (l *loader) validateProgram(p *programFields) {
+	hasCommand, hasShell := p.src.set["command"] != nil, p.src.set["shell"] != nil
+	switch {
+	case hasCommand && hasShell:
+		l.errs.errorf(p.keyPos("shell"), "command and shell are exclusive; set one of them")
+	case !hasCommand && !hasShell:
+		l.errs.errorf(p.header, "program %q needs a command or a shell", p.name)
+	}
+	if !p.src.bad["backoff_initial"] && !p.src.bad["backoff_max"] && *p.BackoffInitial > *p.BackoffMax {
+		at := "backoff_initial"
+		if p.src.set[at] == nil {
+			at = "backoff_max"
+		}
+		l.errs.errorf(p.valPos(at), "backoff_initial (%v) is greater than backoff_max (%v)",
+			time.Duration(*p.BackoffInitial), time.Duration(*p.BackoffMax))
+	}
+}
+
+// validateDependencies checks that every program named in depends_on
+// exists, and that depends_on has no cycle.
+func (l *loader) validateDependencies() {
+	byName := map[string]*programFields{}
+	var names []string
+	for _, p := range l.programs {
+		byName[p.name] = p
+		names = append(names, p.name)
+	}
+	slices.Sort(names)
+	deps := func(p *programFields) []string {
+		if p.DependsOn == nil {
+			return nil
+		}
+		return *p.DependsOn
+	}
+	for _, name := range names {
+		p := byName[name]
+		for i, dep := range deps(p) {
+			if byName[dep] != nil {
+				continue
+			}
+			msg := fmt.Sprintf("depends_on: unknown program %q", dep)
+			if s := suggest(dep, names); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			l.errs.add(p.valPos("depends_on", elem(i)), msg)
+		}
+	}
+
+	// Depth-first search; a dependency on a program still on the stack
+	// closes a cycle, which is reported at the first edge of the cycle.
+	const (
+		unseen = iota
+		onStack
+		done
+	)
+	state := map[string]int{}
+	var stack []string
+	var visit func(name string)
+	visit = func(name string) {
+		state[name] = onStack
+		stack = append(stack, name)
+		for _, dep := range deps(byName[name]) {
+			if byName[dep] == nil {
+				continue
+			}
+			switch state[dep] {
+			case unseen:
+				visit(dep)
+			case onStack:
+				cycle := append(slices.Clone(stack[slices.Index(stack, dep):]), dep)
+				first := byName[cycle[0]]
+				at := slices.Index(deps(first), cycle[1])
+				l.errs.errorf(first.valPos("depends_on", elem(at)), "dependency cycle: %s", strings.Join(cycle, " -> "))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[name] = done
+	}
+	for _, name := range names {
+		if state[name] == unseen {
+			visit(name)
+		}
+	}
+}
