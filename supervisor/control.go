@@ -309,3 +309,21 @@ func (s *Supervisor) saveOffline() {
 		s.logger.Warn("save operator stops", "err", err)
 	}
 }
+
+// Stats returns the counters of every instance for /metrics.
+func (s *Supervisor) Stats(ctx context.Context) ([]apitype.InstanceStats, error) {
+	var out []apitype.InstanceStats
+	err := s.do(ctx, func() {
+		out = make([]apitype.InstanceStats, 0, len(s.all))
+		for _, in := range s.all {
+			out = append(out, apitype.InstanceStats{
+				Name:          in.name,
+				Program:       in.prog.Name,
+				LogWritten:    in.out.stats.Written.Load(),
+				LogDropped:    in.out.stats.Dropped.Load(),
+				SpawnFailures: in.spawnFailures,
+			})
+		}
+	})
+	return out, err
+}

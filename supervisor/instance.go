@@ -19,15 +19,16 @@ type instance struct {
 	prog  *config.Program
 	out   *output
 
-	state    apitype.State
-	pid      int       // the leader, while it lives
-	pgid     int       // its process group, until the group is empty
-	started  time.Time // when the current process was spawned
-	restarts int       // automatic restarts
-	failures int       // failed starts in a row
-	exitCode *int
-	exitSig  *string
-	message  string
+	state         apitype.State
+	pid           int       // the leader, while it lives
+	pgid          int       // its process group, until the group is empty
+	started       time.Time // when the current process was spawned
+	restarts      int       // automatic restarts
+	failures      int       // failed starts in a row
+	exitCode      *int
+	spawnFailures uint64 // fork/exec errors, for /metrics
+	exitSig       *string
+	message       string
 
 	// deadline is when the loop must call step with evTimer; zero: never.
 	// Its meaning depends on the state: starting (spawned): start_seconds
@@ -35,14 +36,18 @@ type instance struct {
 	// escalate to SIGKILL, or look again whether the group is empty.
 	deadline time.Time
 
-	pending    bool      // starting: no process yet (restart_delay, or waiting for dependencies)
-	waitDeps   bool      // starting: waits until every dependency runs
-	leaderGone bool      // stopping: the leader was reaped, the group lives on
-	killed     bool      // stopping: SIGKILL sent
-	killAt     time.Time // stopping: when stop_timeout is up
-	thenStart  bool      // stopping: start again once stopped (restart)
-	stopStep   string
-	operStop   bool // stopped by an operator; remembered across restarts
+	pending  bool // starting: no process yet (restart_delay, or waiting for dependencies)
+	waitDeps bool // starting: waits until every dependency runs (and the predecessor is down)
+	// predecessor, after a reload changed the program, is the instance this
+	// one replaces: it starts only once that one is down. The loop clears it.
+	predecessor *instance
+	retiring    bool      // removed or replaced by a reload: dropped once down
+	leaderGone  bool      // stopping: the leader was reaped, the group lives on
+	killed      bool      // stopping: SIGKILL sent
+	killAt      time.Time // stopping: when stop_timeout is up
+	thenStart   bool      // stopping: start again once stopped (restart)
+	stopStep    string
+	operStop    bool // stopped by an operator; remembered across restarts
 }
 
 func newInstance(p *config.Program, index int, out *output) *instance {

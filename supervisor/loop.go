@@ -65,6 +65,8 @@ type Options struct {
 	Logger  *slog.Logger
 	// Outputs creates each instance's output sinks; nil: in-memory only.
 	Outputs OutputFactory
+	// Load reads the config again for Reload; nil: Reload is refused.
+	Load func() (*config.Config, error)
 }
 
 // Supervisor is the event loop and everything it owns.
@@ -72,6 +74,7 @@ type Supervisor struct {
 	logger  *slog.Logger
 	spawner Spawner
 	outputs OutputFactory
+	load    func() (*config.Config, error)
 
 	ops   chan func()   // closures run on the loop; unbuffered
 	exits chan exitMsg  // exits from the spawner; unbuffered
@@ -80,13 +83,15 @@ type Supervisor struct {
 	// Everything below is owned by the loop goroutine.
 	cfg       *config.Config
 	progs     map[string]*program
-	all       []*instance // every instance, by name
+	all       []*instance // every instance, by name (retired ones included)
+	retired   []*instance // removed or replaced by a reload, not down yet
 	offline   map[string]bool
 	draining  bool
 	drainEnd  time.Time // drain deadline (shutdown_timeout)
 	killedAll bool
 	fatalExit bool
 	changed   chan struct{} // closed and replaced after every change
+	subs      map[chan apitype.Event]struct{}
 	rnd       *rand.Rand
 	timer     *time.Timer
 }
@@ -102,12 +107,14 @@ func New(opts Options) *Supervisor {
 		logger:  opts.Logger,
 		spawner: opts.Spawner,
 		outputs: opts.Outputs,
+		load:    opts.Load,
 		ops:     make(chan func()),
 		exits:   make(chan exitMsg),
 		done:    make(chan struct{}),
 		cfg:     opts.Config,
 		progs:   make(map[string]*program),
 		changed: make(chan struct{}),
+		subs:    make(map[chan apitype.Event]struct{}),
 		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
 	}
 	if s.logger == nil {
@@ -117,21 +124,10 @@ func New(opts Options) *Supervisor {
 		s.outputs = memoryOutputs{}
 	}
 	for _, p := range opts.Config.Programs {
-		s.addProgram(p)
+		s.newProgram(p, nil)
 	}
-	return s
-}
-
-func (s *Supervisor) addProgram(p *config.Program) *program {
-	pr := &program{cfg: p}
-	for i := range p.Instances {
-		in := newInstance(p, i, nil)
-		in.out = s.outputs.Output(in.name, p)
-		pr.instances = append(pr.instances, in)
-	}
-	s.progs[p.Name] = pr
 	s.reindex()
-	return pr
+	return s
 }
 
 func (s *Supervisor) reindex() {
@@ -139,6 +135,7 @@ func (s *Supervisor) reindex() {
 	for _, pr := range s.progs {
 		s.all = append(s.all, pr.instances...)
 	}
+	s.all = append(s.all, s.retired...)
 	sort.Slice(s.all, func(i, j int) bool { return lessName(s.all[i], s.all[j]) })
 }
 
@@ -154,6 +151,7 @@ func lessName(a, b *instance) bool {
 // ErrFatalShutdown when the drain was caused by on_fatal = "shutdown".
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer close(s.done)
+	defer s.closeSubs()
 	s.timer = time.NewTimer(time.Hour)
 	s.timer.Stop()
 	defer s.timer.Stop()
@@ -227,6 +225,9 @@ func (s *Supervisor) apply(in *instance, ev event, now time.Time) {
 	if in.state != from {
 		s.logger.Info("state", "instance", in.name, "from", string(from), "to", string(in.state), "pid", in.pid, "message", in.message)
 		s.notify()
+		if len(s.subs) > 0 {
+			s.publish(transitionEvent(in, from, ev, now))
+		}
 	}
 	for _, e := range effects {
 		s.perform(in, e, now)
@@ -275,6 +276,7 @@ func (s *Supervisor) spawn(in *instance, now time.Time) {
 		}
 	})
 	if err != nil {
+		in.spawnFailures++
 		s.logger.Warn("start failed", "instance", in.name, "err", err)
 		s.apply(in, event{kind: evSpawnErr, err: err}, now)
 		return
@@ -350,6 +352,9 @@ func (s *Supervisor) settle(now time.Time) {
 		if s.draining && s.advanceDrain(now) {
 			moved = true
 		}
+		if s.dropRetired() {
+			moved = true
+		}
 		if !moved {
 			return
 		}
@@ -360,6 +365,9 @@ func (s *Supervisor) settle(now time.Time) {
 // is fatal.
 func (s *Supervisor) depsState(in *instance) (ready bool, failed string) {
 	ready = true
+	if in.predecessor != nil && !in.predecessor.down() {
+		ready = false
+	}
 	for _, dep := range in.prog.DependsOn {
 		pr := s.progs[dep]
 		if pr == nil {
@@ -402,7 +410,7 @@ func (s *Supervisor) targets(target string) ([]*instance, error) {
 		return slices.Clone(pr.instances), nil
 	}
 	for _, in := range s.all {
-		if in.name == target {
+		if in.name == target && !in.retiring {
 			return []*instance{in}, nil
 		}
 	}

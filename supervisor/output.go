@@ -45,21 +45,26 @@ type Outputs struct {
 	stderr *logs.Console
 
 	mu   sync.Mutex // guards the field below
-	outs []*output
+	outs map[string]*output
 }
 
 // NewOutputs returns an OutputFactory writing files under dir and inherit
 // output to the two consoles.
 func NewOutputs(dir string, stdout, stderr *logs.Console, logger *slog.Logger) *Outputs {
-	return &Outputs{dir: dir, logger: logger, stdout: stdout, stderr: stderr}
+	return &Outputs{dir: dir, logger: logger, stdout: stdout, stderr: stderr, outs: make(map[string]*output)}
 }
 
-// Output returns a new output for the instance name of p.
+// Output returns the output of the instance called name: the same one for
+// the same name, so an instance replaced by a reload keeps its ring, files
+// and counters.
 func (o *Outputs) Output(name string, p *config.Program) *output {
-	out := &output{ring: logs.NewRing(ringSize), stats: &logs.Stats{}}
 	o.mu.Lock()
-	o.outs = append(o.outs, out)
-	o.mu.Unlock()
+	defer o.mu.Unlock()
+	if out := o.outs[name]; out != nil {
+		return out
+	}
+	out := &output{ring: logs.NewRing(ringSize), stats: &logs.Stats{}}
+	o.outs[name] = out
 	return out
 }
 

@@ -320,7 +320,7 @@ func stoppingDeadline(in *instance, now time.Time) time.Time {
 }
 
 func beginStart(in *instance, now time.Time) []effect {
-	if len(in.prog.DependsOn) > 0 {
+	if len(in.prog.DependsOn) > 0 || in.predecessor != nil {
 		in.waitDeps = true
 		in.pending = true
 		in.message = "waiting for dependencies"

@@ -47,18 +47,30 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 
-	cfg, err := config.Load(config.Resolve(*path))
+	file := config.Resolve(*path)
+	// load reads the config with the command line's overrides; reloads use
+	// it too, so a flag keeps winning over the file.
+	load := func() (*config.Config, error) {
+		cfg, err := config.Load(file)
+		if err != nil {
+			return nil, err
+		}
+		if *socket != "" {
+			// Only the socket moves; state_dir and log_dir stay as the
+			// file (or its defaults) says.
+			cfg.Superd.Socket = *socket
+		}
+		if *logFormat != "" {
+			cfg.Superd.LogFormat = *logFormat
+		}
+		if *logLevel != "" {
+			cfg.Superd.LogLevel = level
+		}
+		return cfg, nil
+	}
+	cfg, err := load()
 	if err != nil {
 		return err
-	}
-	if *socket != "" {
-		cfg.Superd.Socket = *socket
-	}
-	if *logFormat != "" {
-		cfg.Superd.LogFormat = *logFormat
-	}
-	if *logLevel != "" {
-		cfg.Superd.LogLevel = level
 	}
 	logger := newLogger(stderr, cfg.Superd.LogFormat, cfg.Superd.LogLevel)
 
@@ -99,7 +111,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pumpCtx, stopPumps := context.WithCancel(context.Background())
 	defer stopPumps()
 	spawner := supervisor.NewProcSpawner(pumpCtx, rp, outputs, logger)
-	sup := supervisor.New(supervisor.Options{Config: cfg, Spawner: spawner, Logger: logger, Outputs: outputs})
+	sup := supervisor.New(supervisor.Options{Config: cfg, Spawner: spawner, Logger: logger, Outputs: outputs, Load: load})
 
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	serveDone := make(chan error, 1)
@@ -135,7 +147,9 @@ loop:
 					sup.ForceShutdown(context.Background())
 				}
 			case syscall.SIGHUP:
-				logger.Warn("SIGHUP: reload is not supported yet; ignoring")
+				if _, err := sup.Reload(context.Background()); err != nil {
+					logger.Error("SIGHUP: reload refused; nothing changed", "err", err)
+				}
 			case syscall.SIGUSR1:
 				logger.Info("SIGUSR1: reopening log files")
 				outputs.Reopen()
