@@ -76,7 +76,10 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	// Signals first, so none of them kills superd half-started.
 	sigs := make(chan os.Signal, 4) // a burst of distinct signals; handled in order
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	// SIGPIPE is caught (and dropped) rather than ignored: a closed stdout
+	// must count as dropped output, not kill superd, and SIG_IGN would be
+	// inherited by the children.
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 
 	if cfg.Superd.Subreaper && os.Getpid() != 1 {

@@ -1,0 +1,386 @@
+package logs
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	// MaxLine is the longest line, in bytes without its '\n', that a pump
+	// passes on whole; longer lines are split into pieces of MaxLine bytes,
+	// each ending in '\n', so a child that never writes a newline cannot
+	// stall the reader or grow its buffer.
+	MaxLine = 64 << 10
+
+	// RingCapacity is the amount of output superd keeps in memory per
+	// instance, for `superctl logs`.
+	RingCapacity = 64 << 10
+
+	// readSize is the most a busy pump reads at once: a full pipe buffer.
+	readSize = 64 << 10
+
+	// smallHold and smallRead size a new pump's buffer: most programs
+	// write little, and a pump grows its buffer to MaxLine+readSize only
+	// when a read fills it or a partial line outgrows smallHold.
+	smallHold = 4 << 10
+	smallRead = 16 << 10
+
+	// outFlush is the size at which a pump hands its rewritten lines
+	// (timestamps, split lines) to the sinks, bounding its scratch buffer.
+	outFlush = 256 << 10
+
+	// stampLayout is the timestamp format; a 'Z' and a space follow it.
+	stampLayout = "2006-01-02T15:04:05.000"
+)
+
+// Stats counts the output of one instance, in bytes. It may be shared by
+// the two sinks (stdout, stderr) of an instance; its fields are atomic and
+// may be read at any time.
+type Stats struct {
+	// Written counts bytes written to the file or console destinations,
+	// timestamps included, the console's "NAME | " prefix not. Bytes that
+	// only went to the ring are not counted.
+	Written atomic.Uint64
+	// Dropped counts bytes a destination failed to take (disk full, an
+	// unwritable or closed file, a console write error).
+	Dropped atomic.Uint64
+}
+
+// Sink is where one output stream (stdout or stderr) of one instance goes.
+// Its fields are set before [Sink.Pump] runs and not changed after.
+type Sink struct {
+	// Name is the instance name ("web:1"); the inherit prefix is
+	// Name + " | ".
+	Name string
+	// Timestamps prefixes every line with an RFC 3339 UTC time with
+	// milliseconds and a space ("2026-11-28T01:02:03.456Z "), after the
+	// "NAME | " prefix for inherit. All lines of one read share the time
+	// of that read.
+	Timestamps bool
+	// Ring gets every line, with its timestamp when Timestamps is on. It
+	// should always be set; nil skips it.
+	Ring *Ring
+	// File is the rotating output file, nil unless the output is "file".
+	// Without timestamps a File takes a single stream, as read: two
+	// running Pumps must not share one (to merge stderr into stdout, give
+	// the child one pipe for both).
+	File *File
+	// Console is superd's stdout or stderr, nil unless the output is
+	// "inherit".
+	Console *Console
+	// Stats counts written and dropped bytes; it may be shared by an
+	// instance's two sinks. nil: not counted.
+	Stats *Stats
+	// Logger is superd's own log, where drops and recoveries are reported
+	// with the keys "instance", "err" and "dropped_bytes". nil: not logged.
+	Logger *slog.Logger
+	// Now returns the time for timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Pump reads r until EOF, hands its output to the sink's ring, file and
+// console, and closes r before it returns. It is synchronous: the caller
+// runs it in a goroutine of its own, one per pipe, and must not run two
+// Pumps on the same Sink at once.
+//
+// Each read is handed on with one [Ring.Write] and one [Console.WriteLines]
+// of the complete lines it ends, and one write to the [File]. Without
+// timestamps, the file gets the bytes as read ([File.Write]), so its writes
+// are those of `cat > PATH`, and a line not yet ended is in the file before
+// its newline arrives; with timestamps, it gets whole stamped lines
+// ([File.WriteLines]). The ring and the console get whole lines only: a
+// partial line is held until its newline arrives. At EOF, a partial last
+// line is ended with a '\n' everywhere. Lines longer than [MaxLine] are
+// split (see MaxLine), in the file too.
+//
+// Pump never stops reading because of a destination: a write that fails is
+// counted in Stats.Dropped, reported once as "output dropped" when dropping
+// starts, retried with the next chunk, and reported as "output resumed"
+// with the bytes lost once a write succeeds. A Console whose writer blocks
+// does block Pump (see [Console]).
+//
+// A pump's buffer starts small (20 KiB) and grows to 128 KiB, once, when a
+// read fills it or a partial line outgrows it; reads then take a whole pipe
+// buffer (64 KiB). In steady state a read costs no allocation.
+//
+// When ctx is done, Pump sets a read deadline on r to unblock the read,
+// ends any partial line, and returns ctx.Err(). That needs a pollable r,
+// such as the read end from [os.Pipe]; for others, a cancel takes effect
+// at the next read. Pump returns nil on EOF, and any other read error
+// wrapped.
+func (s *Sink) Pump(ctx context.Context, r *os.File) error {
+	defer r.Close()
+	// The deadline is in the past, so a blocked Read returns at once.
+	stop := context.AfterFunc(ctx, func() { r.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	p := newPump(s)
+	for {
+		n, err := r.Read(p.buf[p.hold:])
+		if n > 0 {
+			p.read(n)
+		}
+		if err == nil && ctx.Err() == nil {
+			continue
+		}
+		p.finish()
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		default:
+			return fmt.Errorf("read output of %s: %w", s.Name, err)
+		}
+	}
+}
+
+// pump is the state of one running Pump. It is owned by the Pump goroutine.
+type pump struct {
+	s      *Sink
+	stats  *Stats
+	log    *slog.Logger
+	now    func() time.Time
+	prefix string
+	raw    bool // the file gets the bytes as read (no timestamps)
+
+	// Reads go to buf[hold:]; the partial line held from earlier reads sits
+	// just before, in buf[hold-held:hold], so held and read bytes are
+	// contiguous. A busy pump's buf is MaxLine+readSize bytes, a
+	// page-aligned allocation, so the file gets the same aligned writes as
+	// from `cat`; a new pump starts small (smallHold+smallRead).
+	buf  []byte
+	hold int // room for the held partial line, smallHold or MaxLine
+	held int
+	out  []byte   // scratch for rewritten lines, reused
+	ts   [64]byte // time.AppendFormat wants spare room: no allocation
+	nts  int      // length of the current timestamp in ts, 0 when off
+	nl   [1]byte  // a '\n' to end a line in the file
+
+	file, console drops
+}
+
+// drops tracks one destination's current run of failed writes.
+type drops struct {
+	dropping bool
+	bytes    uint64 // dropped since dropping started
+}
+
+func newPump(s *Sink) *pump {
+	p := &pump{
+		s:      s,
+		stats:  s.Stats,
+		log:    s.Logger,
+		now:    s.Now,
+		prefix: s.Name + " | ",
+		raw:    !s.Timestamps,
+		buf:    make([]byte, smallHold+smallRead),
+		hold:   smallHold,
+		nl:     [1]byte{'\n'},
+	}
+	if p.stats == nil {
+		p.stats = new(Stats)
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p
+}
+
+// stamp takes the time for the lines of the current read, if timestamps
+// are on.
+func (p *pump) stamp() {
+	if p.raw {
+		return
+	}
+	b := p.now().UTC().AppendFormat(p.ts[:0], stampLayout)
+	b = append(b, 'Z', ' ')
+	p.nts = copy(p.ts[:], b)
+}
+
+// read hands on the n bytes just read into buf[hold:], after the held
+// partial line, and keeps the new partial line, if any, in front of
+// buf[hold:].
+func (p *pump) read(n int) {
+	p.stamp()
+	fresh := p.buf[p.hold : p.hold+n]
+	all := p.buf[p.hold-p.held : p.hold+n]
+	long := hasLongLine(all)
+	if p.raw && p.s.File != nil {
+		if long {
+			p.toFile(p.splitStream(fresh))
+		} else {
+			p.toFile(fresh)
+		}
+	}
+	end := bytes.LastIndexByte(all, '\n') + 1
+	if end > 0 {
+		if long || !p.raw {
+			p.rewrite(all[:end])
+		} else {
+			p.emit(all[:end])
+		}
+	}
+	tail := all[end:]
+	if len(tail) > MaxLine {
+		cut := len(tail) - len(tail)%MaxLine
+		if cut == len(tail) {
+			cut -= MaxLine // a line of exactly MaxLine bytes may still end here
+		}
+		p.rewrite(tail[:cut])
+		tail = tail[cut:]
+	}
+	if p.hold < MaxLine && (len(tail) > p.hold || p.hold+n == len(p.buf)) {
+		// A long partial line, or a read that filled the buffer: grow to
+		// the size for a busy pump, once.
+		buf := make([]byte, MaxLine+readSize)
+		p.held = copy(buf[MaxLine-len(tail):MaxLine], tail)
+		p.buf, p.hold = buf, MaxLine
+		return
+	}
+	p.held = copy(p.buf[p.hold-len(tail):p.hold], tail)
+}
+
+// finish ends a held partial line, at EOF or cancel.
+func (p *pump) finish() {
+	if p.held == 0 {
+		return
+	}
+	if p.raw && p.s.File != nil {
+		p.toFile(p.nl[:])
+	}
+	p.stamp()
+	p.rewrite(p.buf[p.hold-p.held : p.hold])
+	p.held = 0
+}
+
+// hasLongLine reports whether b, which starts at a line start, holds a
+// line, or ends in a partial one, longer than MaxLine. From each line
+// start, the next MaxLine+1 bytes must hold a '\n'; searching that window
+// from its end jumps over all lines in it at once.
+func hasLongLine(b []byte) bool {
+	for i := 0; len(b)-i > MaxLine; {
+		j := bytes.LastIndexByte(b[i:min(i+MaxLine+1, len(b))], '\n')
+		if j < 0 {
+			return true
+		}
+		i += j + 1
+	}
+	return false
+}
+
+// splitStream returns b, the bytes just read, with a '\n' inserted wherever
+// a line would grow beyond MaxLine: where rewrite splits the same lines.
+// The held partial line counts: it is in the file already. The result is
+// in p.out, valid until the next use of p.out.
+func (p *pump) splitStream(b []byte) []byte {
+	out := p.out[:0]
+	lineLen := p.held
+	for len(b) > 0 {
+		room := MaxLine - lineLen
+		if i := bytes.IndexByte(b[:min(room+1, len(b))], '\n'); i >= 0 {
+			out = append(out, b[:i+1]...)
+			b, lineLen = b[i+1:], 0
+			continue
+		}
+		if len(b) <= room {
+			out = append(out, b...)
+			break
+		}
+		out = append(out, b[:room]...)
+		out = append(out, '\n')
+		b, lineLen = b[room:], 0
+	}
+	p.out = out[:0]
+	return out
+}
+
+// rewrite emits b with the current timestamp before every line and lines
+// longer than MaxLine split into pieces. A final line without '\n' gets
+// one. The rewritten lines are built in p.out, emitted whenever it reaches
+// outFlush bytes.
+func (p *pump) rewrite(b []byte) {
+	out := p.out[:0]
+	for len(b) > 0 {
+		line := b
+		next := len(b)
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, next = b[:i], i+1
+		}
+		b = b[next:]
+		for first := true; first || len(line) > 0; first = false {
+			piece := line[:min(len(line), MaxLine)]
+			line = line[len(piece):]
+			out = append(out, p.ts[:p.nts]...)
+			out = append(out, piece...)
+			out = append(out, '\n')
+			if len(out) >= outFlush {
+				p.emit(out)
+				out = out[:0]
+			}
+		}
+	}
+	if len(out) > 0 {
+		p.emit(out)
+	}
+	p.out = out[:0]
+}
+
+// emit hands b, whole lines, to the ring and the console, and to the file
+// unless it gets the bytes as read.
+func (p *pump) emit(b []byte) {
+	s := p.s
+	if s.Ring != nil {
+		s.Ring.Write(b)
+	}
+	if s.File != nil && !p.raw {
+		p.toFile(b)
+	}
+	if s.Console != nil {
+		if err := s.Console.WriteLines(p.prefix, b); err != nil {
+			p.drop(&p.console, len(b), err)
+		} else {
+			p.account(&p.console, len(b), nil)
+		}
+	}
+}
+
+// toFile writes b to the file and counts the result.
+func (p *pump) toFile(b []byte) {
+	n, err := p.s.File.Write(b)
+	p.account(&p.file, n, err)
+	if err != nil {
+		p.drop(&p.file, len(b)-n, err)
+	}
+}
+
+// account counts n bytes written to a destination, and reports its
+// recovery when a write succeeded after drops.
+func (p *pump) account(d *drops, n int, err error) {
+	p.stats.Written.Add(uint64(n))
+	if err == nil && d.dropping {
+		p.log.Info("output resumed", "instance", p.s.Name, "dropped_bytes", d.bytes)
+		d.dropping, d.bytes = false, 0
+	}
+}
+
+// drop counts n bytes a destination failed to take, and reports the start
+// of a run of drops, once.
+func (p *pump) drop(d *drops, n int, err error) {
+	p.stats.Dropped.Add(uint64(n))
+	d.bytes += uint64(n)
+	if !d.dropping {
+		d.dropping = true
+		p.log.Warn("output dropped", "instance", p.s.Name, "err", err)
+	}
+}
