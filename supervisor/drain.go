@@ -51,6 +51,9 @@ func (s *Supervisor) beginDrain(now time.Time, why string) {
 		s.drainEnd = now.Add(t)
 	}
 	s.logger.Info("draining", "reason", why, "instances_live", s.liveCount())
+	if s.onDrain != nil {
+		s.onDrain()
+	}
 	s.advanceDrain(now)
 	s.notify()
 }

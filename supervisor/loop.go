@@ -67,6 +67,9 @@ type Options struct {
 	Outputs OutputFactory
 	// Load reads the config again for Reload; nil: Reload is refused.
 	Load func() (*config.Config, error)
+	// OnDrain, when set, is called from the loop when a drain begins; it
+	// must not block or call back into the Supervisor.
+	OnDrain func()
 }
 
 // Supervisor is the event loop and everything it owns.
@@ -75,6 +78,8 @@ type Supervisor struct {
 	spawner Spawner
 	outputs OutputFactory
 	load    func() (*config.Config, error)
+	onDrain func()
+	settled chan struct{} // closed once autostart has settled
 
 	ops   chan func()   // closures run on the loop; unbuffered
 	exits chan exitMsg  // exits from the spawner; unbuffered
@@ -108,6 +113,8 @@ func New(opts Options) *Supervisor {
 		spawner: opts.Spawner,
 		outputs: opts.Outputs,
 		load:    opts.Load,
+		onDrain: opts.OnDrain,
+		settled: make(chan struct{}),
 		ops:     make(chan func()),
 		exits:   make(chan exitMsg),
 		done:    make(chan struct{}),
@@ -170,6 +177,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}
 	s.settle(now)
+	s.checkSettled()
 	s.resetTimer(time.Now())
 
 	ctxDone := ctx.Done()
@@ -187,6 +195,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		now := time.Now()
 		s.settle(now)
+		s.checkSettled()
 		if s.draining && s.allDown() {
 			s.logger.Info("drain complete")
 			if s.fatalExit {
@@ -196,6 +205,27 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		s.resetTimer(now)
 	}
+}
+
+// Settled returns a channel closed once every autostart instance has
+// settled: reached running, or left starting for any other state (or superd
+// began to drain). It is the moment superd tells systemd READY=1.
+func (s *Supervisor) Settled() <-chan struct{} { return s.settled }
+
+func (s *Supervisor) checkSettled() {
+	select {
+	case <-s.settled:
+		return
+	default:
+	}
+	if !s.draining {
+		for _, in := range s.all {
+			if in.prog.Autostart && !in.operStop && in.state == apitype.StateStarting {
+				return
+			}
+		}
+	}
+	close(s.settled)
 }
 
 // do runs f on the loop goroutine and waits for it. It fails when ctx is

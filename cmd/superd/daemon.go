@@ -114,17 +114,33 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	pumpCtx, stopPumps := context.WithCancel(context.Background())
 	defer stopPumps()
 	spawner := supervisor.NewProcSpawner(pumpCtx, rp, outputs, logger)
-	sup := supervisor.New(supervisor.Options{Config: cfg, Spawner: spawner, Logger: logger, Outputs: outputs, Load: load})
+	notify := newNotifier(logger)
+	sup := supervisor.New(supervisor.Options{
+		Config: cfg, Spawner: spawner, Logger: logger, Outputs: outputs, Load: load,
+		OnDrain: func() { notify.send("STOPPING=1") },
+	})
+	backend := notifyingBackend{Supervisor: sup, n: notify}
 
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	serveDone := make(chan error, 1)
-	srv := ipc.NewServer(sup, logger)
+	srv := ipc.NewServer(backend, logger)
 	// exits when stopServe is called; waited on below through serveDone
 	go func() { serveDone <- srv.Serve(serveCtx, ln) }()
 
 	supDone := make(chan error, 1)
 	// exits when the drain completes; waited on below through supDone
 	go func() { supDone <- sup.Run(context.Background()) }()
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	notifyDone := make(chan struct{})
+	// exits when stopNotify is called; waited on through notifyDone
+	go func() {
+		defer close(notifyDone)
+		notify.run(notifyCtx, sup)
+	}()
+	defer func() {
+		stopNotify()
+		<-notifyDone
+	}()
 	logger.Info("superd started", "pid", os.Getpid(), "config", cfg.Path, "socket", cfg.Superd.Socket, "programs", len(cfg.Programs))
 
 	var runErr error
@@ -150,7 +166,7 @@ loop:
 					sup.ForceShutdown(context.Background())
 				}
 			case syscall.SIGHUP:
-				if _, err := sup.Reload(context.Background()); err != nil {
+				if _, err := backend.Reload(context.Background()); err != nil {
 					logger.Error("SIGHUP: reload refused; nothing changed", "err", err)
 				}
 			case syscall.SIGUSR1:
