@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
+	"regexp"
 	"syscall"
 	"time"
 )
@@ -50,6 +51,12 @@ type Superd struct {
 	MaxParallelStarts int
 	Subreaper         bool
 	Include           []string
+	// SocketGroup is the group (name or gid) the socket file is given to and
+	// whose members may call superd; "" for none.
+	SocketGroup string
+	// MetricsListen is a host:port where /metrics is also served over TCP;
+	// "" for none.
+	MetricsListen string
 }
 
 // RestartPolicy says when an instance that had been running is restarted.
@@ -91,6 +98,40 @@ type Rlimit struct {
 	Hard     uint64
 }
 
+// The program types (Program.Type).
+const (
+	// TypeSimple: the process superd starts is the service.
+	TypeSimple = "simple"
+	// TypeNotify: like simple, and the service says READY=1 (and pings
+	// WATCHDOG=1) on the NOTIFY_SOCKET superd gives it.
+	TypeNotify = "notify"
+)
+
+// Check is a readiness or health check: exactly one of TCP, HTTP, Exec and Log (Log: ready only) is set.
+type Check struct {
+	TCP      string         // "host:port": a TCP connect succeeds
+	HTTP     string         // "http://..." URL: a GET answers 2xx
+	Exec     []string       // argv (absolute argv[0]): exits 0
+	Log      *regexp.Regexp // ready only: an output line matches
+	Timeout  time.Duration  // ready: how long the instance has to become ready (default 30s); health: one attempt's bound (default 2s)
+	Interval time.Duration  // health: between attempts (default 10s); ready: unused (0)
+	Failures int            // health: consecutive failures that make it unhealthy (default 3, >= 1)
+}
+
+// Equal reports whether c and d are the same check. Log compares by its
+// source text, not by pointer. A nil *Check equals only nil.
+func (c *Check) Equal(d *Check) bool {
+	if c == nil || d == nil {
+		return c == d
+	}
+	a, b := *c, *d
+	if (a.Log == nil) != (b.Log == nil) || (a.Log != nil && a.Log.String() != b.Log.String()) {
+		return false
+	}
+	a.Log, b.Log = nil, nil
+	return reflect.DeepEqual(a, b)
+}
+
 // Program is one [program.NAME] with [defaults] and built-in defaults
 // applied. Every path is absolute.
 type Program struct {
@@ -130,6 +171,10 @@ type Program struct {
 	LogMaxFiles        int
 	Timestamps         bool
 	Limits             []Rlimit
+	Ready              *Check        // nil: no readiness check
+	Health             *Check        // nil: no health check
+	Type               string        // "simple" (default) or "notify"
+	Watchdog           time.Duration // notify: restart when WATCHDOG=1 pings stop for this long; 0 = off
 }
 
 // Argv returns the argv the program runs: Command, or /bin/sh -c Shell.
@@ -160,5 +205,12 @@ func (p *Program) Equal(q *Program) bool {
 	a, b := *p, *q
 	a.File, a.Line, a.Col = "", 0, 0
 	b.File, b.Line, b.Col = "", 0, 0
+	// A *regexp.Regexp compares by pointer under DeepEqual: Check.Equal
+	// compares it by its text.
+	if !a.Ready.Equal(b.Ready) || !a.Health.Equal(b.Health) {
+		return false
+	}
+	a.Ready, a.Health = nil, nil
+	b.Ready, b.Health = nil, nil
 	return reflect.DeepEqual(a, b)
 }

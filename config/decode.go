@@ -276,7 +276,7 @@ func (d *decoder) check(t *table, key string, tag string, v reflect.Value) bool 
 				}
 			}
 		case "argv":
-			good = d.checkArgv(t, key, v.Interface().([]string)) && good
+			good = d.checkArgv(t, []string{key}, v.Interface().([]string)) && good
 		case "nonempty":
 			if v.Len() == 0 {
 				good = d.fail(t.val(key), "%s: must not be empty", key)
@@ -297,6 +297,20 @@ func (d *decoder) check(t *table, key string, tag string, v reflect.Value) bool 
 			}
 		case "user", "group":
 			good = d.checkAccount(t, key, v.String()) && good
+		case "socketgroup":
+			// Unlike a program's group, any superd may name one: it needs
+			// only to be a member to give its socket to that group.
+			if name := v.String(); name != "" {
+				if err := d.sys.lookupGroup(name); err != nil {
+					good = d.fail(t.val(key), "%s: %v", key, err)
+				}
+			}
+		case "hostport":
+			if s := v.String(); s != "" {
+				if err := checkHostPort(s); err != nil {
+					good = d.fail(t.val(key), "%s: %v", key, err)
+				}
+			}
 		case "envname":
 			for _, k := range sortedKeys(v.Interface().(map[string]string)) {
 				if k == "" || strings.ContainsAny(k, "=\x00") {
@@ -321,12 +335,13 @@ func (d *decoder) fail(p pos, format string, args ...any) bool {
 	return false
 }
 
-// checkArgv checks a command: not empty, and argv[0] an absolute path.
-func (d *decoder) checkArgv(t *table, key string, argv []string) bool {
+// checkArgv checks a command at key path path (["command"],
+// ["ready", "exec"]): not empty, and argv[0] an absolute path.
+func (d *decoder) checkArgv(t *table, path []string, argv []string) bool {
 	if len(argv) == 0 {
-		return d.fail(t.val(key), "%s: must not be empty", key)
+		return d.fail(t.val(path...), "%s: must not be empty", keyName(path))
 	}
-	p := []string{key, elem(0)}
+	p := sub(path, elem(0))
 	switch {
 	case argv[0] == "":
 		return d.fail(t.val(p...), "%s: must not be empty", keyName(p))

@@ -126,6 +126,8 @@ func fillDefaults(sys *system, s *superdFields, progs []*programFields) {
 	setDefault(&s.MaxParallelStarts, 16)
 	setDefault(&s.Subreaper, true)
 	setDefault(&s.Include, nil)
+	setDefault(&s.SocketGroup, "")
+	setDefault(&s.MetricsListen, "")
 
 	for _, p := range progs {
 		// Command and shell have no default: one of them is required.
@@ -157,6 +159,22 @@ func fillDefaults(sys *system, s *superdFields, progs []*programFields) {
 		setDefault(&p.LogMaxFiles, 5)
 		setDefault(&p.Timestamps, false)
 		setDefault(&p.Limits, nil)
+		setDefault(&p.Type, TypeSimple)
+		setDefault(&p.Watchdog, 0)
+		// ready and health have no default; their keys do. A table from
+		// [defaults] is shared by the programs that take it: copy it.
+		if p.Ready != nil {
+			r := *p.Ready
+			setDefault(&r.Timeout, duration(30*time.Second))
+			p.Ready = &r
+		}
+		if p.Health != nil {
+			h := *p.Health
+			setDefault(&h.Timeout, duration(2*time.Second))
+			setDefault(&h.Interval, duration(10*time.Second))
+			setDefault(&h.Failures, 3)
+			p.Health = &h
+		}
 	}
 }
 

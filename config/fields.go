@@ -23,6 +23,8 @@ type superdFields struct {
 	MaxParallelStarts *int       `toml:"max_parallel_starts" check:"min=1"`
 	Subreaper         *bool      `toml:"subreaper"`
 	Include           *[]string  `toml:"include" check:"glob"`
+	SocketGroup       *string    `toml:"socket_group" check:"socketgroup"`
+	MetricsListen     *string    `toml:"metrics_listen" check:"hostport"`
 
 	src keySource
 }
@@ -60,6 +62,10 @@ type programFields struct {
 	LogMaxFiles        *int               `toml:"log_max_files" check:"min=1"`
 	Timestamps         *bool              `toml:"timestamps"`
 	Limits             *limits            `toml:"limits"`
+	Ready              *readyCheck        `toml:"ready"`
+	Health             *healthCheck       `toml:"health"`
+	Type               *programType       `toml:"type"`
+	Watchdog           *duration          `toml:"watchdog"`
 
 	name   string // the program's name; "" for [defaults]
 	dir    string // absolute folder of the defining file
@@ -132,6 +138,8 @@ func (s *superdFields) build() Superd {
 		MaxParallelStarts: *s.MaxParallelStarts,
 		Subreaper:         *s.Subreaper,
 		Include:           cloneSlice(*s.Include),
+		SocketGroup:       *s.SocketGroup,
+		MetricsListen:     *s.MetricsListen,
 	}
 }
 
@@ -149,6 +157,13 @@ func (p *programFields) build() *Program {
 	env := maps.Clone(*p.Environment)
 	if len(env) == 0 {
 		env = nil
+	}
+	var ready, health *Check
+	if p.Ready != nil {
+		ready = p.Ready.build()
+	}
+	if p.Health != nil {
+		health = p.Health.build()
 	}
 	return &Program{
 		Name:               p.name,
@@ -185,6 +200,10 @@ func (p *programFields) build() *Program {
 		LogMaxFiles:        *p.LogMaxFiles,
 		Timestamps:         *p.Timestamps,
 		Limits:             cloneSlice([]Rlimit(*p.Limits)),
+		Ready:              ready,
+		Health:             health,
+		Type:               string(*p.Type),
+		Watchdog:           time.Duration(*p.Watchdog),
 	}
 }
 

@@ -20,9 +20,9 @@ const (
 func keysNotSupportedYet(kind tableKind) []string {
 	switch kind {
 	case kindSuperd:
-		return []string{"socket_group", "metrics_listen"}
+		return nil
 	case kindDefaults, kindProgram:
-		return []string{"credentials", "ready", "health", "type", "watchdog", "pidfile", "detach", "cgroup"}
+		return []string{"credentials", "pidfile", "detach", "cgroup"}
 	}
 	return nil
 }
@@ -46,6 +46,8 @@ func valueNotSupportedYet(key, value string) bool {
 	switch key {
 	case "stdout", "stderr":
 		return value == "journal"
+	case "type":
+		return value == "forking"
 	}
 	return false
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -41,6 +42,12 @@ func compareFields(t *testing.T, name string, got, want any) {
 	g, w := reflect.Indirect(reflect.ValueOf(got)), reflect.Indirect(reflect.ValueOf(want))
 	for i := range g.NumField() {
 		gf, wf := g.Field(i).Interface(), w.Field(i).Interface()
+		if gc, ok := gf.(*Check); ok { // its *regexp.Regexp compares by text
+			if wc := wf.(*Check); !gc.Equal(wc) {
+				t.Errorf("%s.%s = %+v; want %+v", name, g.Type().Field(i).Name, gc, wc)
+			}
+			continue
+		}
 		if !reflect.DeepEqual(gf, wf) {
 			t.Errorf("%s.%s = %#v; want %#v", name, g.Type().Field(i).Name, gf, wf)
 		}
@@ -71,6 +78,7 @@ func defaultProgram(name, file string, line, col int) Program {
 		Stderr:             OutputStdout,
 		LogMaxSize:         50 << 20,
 		LogMaxFiles:        5,
+		Type:               TypeSimple,
 	}
 }
 
@@ -107,11 +115,13 @@ func TestLoadFull(t *testing.T) {
 		t.Fatalf("program names = %q; want %q", names, want)
 	}
 
-	// From [defaults]: stop_timeout, environment, limits.
+	// From [defaults]: stop_timeout, environment, limits, health (with the
+	// built-in defaults of its timeout, interval and failures).
 	fromDefaults := func(p Program) Program {
 		p.StopTimeout = 20 * time.Second
 		p.Environment = map[string]string{"FROM": "defaults"}
 		p.Limits = []Rlimit{{Name: "core", Resource: unix.RLIMIT_CORE}}
+		p.Health = &Check{Exec: []string{"/bin/true"}, Timeout: 2 * time.Second, Interval: 10 * time.Second, Failures: 3}
 		return p
 	}
 	cacheFile := filepath.Join(dir, "conf.d/cache.toml")
@@ -119,16 +129,18 @@ func TestLoadFull(t *testing.T) {
 	cache.Directory = filepath.Dir(cacheFile)
 	cache.Command = []string{"/usr/bin/redis-server"}
 	cache.DependsOn = []string{"db"}
+	cache.Ready = &Check{TCP: "127.0.0.1:6379", Timeout: 5 * time.Second}
 
-	db := fromDefaults(defaultProgram("db", "testdata/valid/full.toml", 50, 10))
+	db := fromDefaults(defaultProgram("db", "testdata/valid/full.toml", 55, 10))
 	db.Directory = dir
 	db.Shell = "exec sleep 3600"
 	db.StopSignal = syscall.SIGINT
 	db.Stdout, db.Stderr = OutputNull, OutputNull
 	db.LogMaxSize = 1 << 20
+	db.Ready = &Check{Exec: []string{"/usr/bin/pg_isready", "-q"}, Timeout: 30 * time.Second} // default timeout
 
 	web := Program{
-		Name: "web", File: "testdata/valid/full.toml", Line: 19, Col: 10,
+		Name: "web", File: "testdata/valid/full.toml", Line: 20, Col: 10,
 		Command:            []string{"/usr/bin/python3", "-m", "http.server", "8080"},
 		Directory:          "/srv/web",
 		User:               "www-data",
@@ -163,6 +175,15 @@ func TestLoadFull(t *testing.T) {
 			{Name: "nproc", Resource: unix.RLIMIT_NPROC, Soft: 1024, Hard: 4096},
 			{Name: "stack", Resource: unix.RLIMIT_STACK, Soft: 8388608, Hard: unix.RLIM_INFINITY},
 		},
+		Ready: &Check{Log: regexp.MustCompile("listening on .*:8080"), Timeout: time.Minute},
+		Health: &Check{
+			HTTP:     "http://127.0.0.1:8080/healthz",
+			Timeout:  time.Second,
+			Interval: 5 * time.Second,
+			Failures: 5,
+		},
+		Type:     TypeNotify,
+		Watchdog: 30 * time.Second,
 	}
 
 	worker := fromDefaults(defaultProgram("worker.v2", "testdata/valid/conf.d/zz-worker.toml", 1, 10))
@@ -282,6 +303,83 @@ shell = "exec sleep 60"
 	}
 }
 
+func TestLoadChecksFromDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "superd.toml")
+	writeFile(t, path, `
+[defaults]
+command = ["/bin/sleep", "60"]
+ready = { tcp = "127.0.0.1:80", timeout = "5s" }
+type = "notify"
+watchdog = "20s"
+
+[program.inherits]
+
+[program.replaces]
+ready = { http = "https://127.0.0.1/ready" }
+health = { tcp = "[::1]:81" }
+type = "simple"
+watchdog = "0s"
+`)
+	c := mustLoad(t, path, testSystem(1000))
+	tests := []struct {
+		name     string
+		ready    *Check
+		health   *Check
+		typ      string
+		watchdog time.Duration
+	}{
+		{"inherits", &Check{TCP: "127.0.0.1:80", Timeout: 5 * time.Second}, nil, TypeNotify, 20 * time.Second},
+		// A program's ready replaces the whole table of [defaults]: its
+		// timeout is the built-in 30s, not 5s.
+		{"replaces", &Check{HTTP: "https://127.0.0.1/ready", Timeout: 30 * time.Second},
+			&Check{TCP: "[::1]:81", Timeout: 2 * time.Second, Interval: 10 * time.Second, Failures: 3}, TypeSimple, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := c.Program(tt.name)
+			if p == nil {
+				t.Fatalf("Program(%q) = nil", tt.name)
+			}
+			if !p.Ready.Equal(tt.ready) {
+				t.Errorf("Program(%q).Ready = %+v; want %+v", tt.name, p.Ready, tt.ready)
+			}
+			if !p.Health.Equal(tt.health) {
+				t.Errorf("Program(%q).Health = %+v; want %+v", tt.name, p.Health, tt.health)
+			}
+			if p.Type != tt.typ || p.Watchdog != tt.watchdog {
+				t.Errorf("Program(%q) type, watchdog = %q, %v; want %q, %v", tt.name, p.Type, p.Watchdog, tt.typ, tt.watchdog)
+			}
+		})
+	}
+}
+
+func TestCheckEqual(t *testing.T) {
+	log := func(re string) *Check { return &Check{Log: regexp.MustCompile(re), Timeout: time.Second} }
+	tests := []struct {
+		name string
+		c, d *Check
+		want bool
+	}{
+		{"same log text, other pointer", log("up$"), log("up$"), true},
+		{"other log text", log("up$"), log("up"), false},
+		{"log and none", log("up"), &Check{Timeout: time.Second}, false},
+		{"none and log", &Check{Timeout: time.Second}, log("up"), false},
+		{"exec same", &Check{Exec: []string{"/bin/true"}}, &Check{Exec: []string{"/bin/true"}}, true},
+		{"exec differs", &Check{Exec: []string{"/bin/true"}}, &Check{Exec: []string{"/bin/false"}}, false},
+		{"timeout differs", log("up"), &Check{Log: regexp.MustCompile("up"), Timeout: 2 * time.Second}, false},
+		{"nil and check", nil, log("up"), false},
+		{"check and nil", log("up"), nil, false},
+		{"nil and nil", nil, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.c.Equal(tt.d); got != tt.want {
+				t.Errorf("Equal(%+v, %+v) = %v; want %v", tt.c, tt.d, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestLoadMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "nope.toml")
 	c, err := Load(path)
@@ -313,6 +411,16 @@ func TestEqual(t *testing.T) {
 	changed.StopTimeout++
 	changedEnv := *b
 	changedEnv.Environment = map[string]string{"APP_ENV": "dev"}
+	changedLog := *b
+	changedLog.Ready = &Check{Log: regexp.MustCompile("listening on .*:9090"), Timeout: b.Ready.Timeout}
+	sameLog := *b // another *regexp.Regexp of the same text
+	sameLog.Ready = &Check{Log: regexp.MustCompile(b.Ready.Log.String()), Timeout: b.Ready.Timeout}
+	noReady := *b
+	noReady.Ready = nil
+	changedHealth := *b
+	changedHealth.Health = &Check{HTTP: b.Health.HTTP, Timeout: b.Health.Timeout, Interval: b.Health.Interval, Failures: 4}
+	changedType := *b
+	changedType.Type, changedType.Watchdog = TypeSimple, 0
 	tests := []struct {
 		name string
 		p, q *Program
@@ -322,6 +430,11 @@ func TestEqual(t *testing.T) {
 		{"defined elsewhere", a, &moved, true},
 		{"stop_timeout changed", a, &changed, false},
 		{"environment changed", a, &changedEnv, false},
+		{"ready log changed", a, &changedLog, false},
+		{"ready log same text", a, &sameLog, true},
+		{"ready removed", a, &noReady, false},
+		{"health failures changed", a, &changedHealth, false},
+		{"type changed", a, &changedType, false},
 		{"nil and program", nil, a, false},
 		{"program and nil", a, nil, false},
 		{"nil and nil", nil, nil, true},

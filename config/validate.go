@@ -26,6 +26,9 @@ func (l *loader) validateProgram(p *programFields) {
 		l.errs.errorf(p.valPos(at), "backoff_initial (%v) is greater than backoff_max (%v)",
 			time.Duration(*p.BackoffInitial), time.Duration(*p.BackoffMax))
 	}
+	if !p.src.bad["type"] && !p.src.bad["watchdog"] && *p.Watchdog > 0 && *p.Type != TypeNotify {
+		l.errs.errorf(p.keyPos("watchdog"), `watchdog needs type = "notify"`)
+	}
 }
 
 // validateDependencies checks that every program named in depends_on

@@ -9,6 +9,7 @@ import (
 
 	"github.com/superd/superd/config"
 	"github.com/superd/superd/ipc/apitype"
+	"github.com/superd/superd/supervisor/notify"
 )
 
 // instance is one running copy of a program. Only the loop goroutine reads
@@ -47,7 +48,22 @@ type instance struct {
 	killAt      time.Time // stopping: when stop_timeout is up
 	thenStart   bool      // stopping: start again once stopped (restart)
 	stopStep    string
-	operStop    bool // stopped by an operator; remembered across restarts
+	failReason  string // stopping: the start failed (not ready); backoff once down
+
+	upOK         bool           // starting: start_seconds are up
+	readyOK      bool           // starting: ready (check passed, READY=1, or none needed)
+	readyBy      time.Time      // starting: the ready timeout
+	watchdogAt   time.Time      // running, notify: restart unless a WATCHDOG=1 comes first
+	healthy      bool           // the last `failures` health checks did not all fail
+	healthFails  int            // health checks failed in a row
+	probeAt      time.Time      // the loop's next ready or health probe; zero: none
+	probing      bool           // a probe is in flight (never more than one)
+	probeErr     string         // the last failed ready probe, for the message
+	stopWatch    func()         // ends a log-ready watch; nil when none runs
+	notify       *notify.Socket // type = "notify": its NOTIFY_SOCKET, once made
+	mainPid      int            // MAINPID= of a notify program (one of its group)
+	notifyStatus string         // the last STATUS= of a notify program
+	operStop     bool           // stopped by an operator; remembered across restarts
 }
 
 func newInstance(p *config.Program, index int, out *output) *instance {
@@ -55,7 +71,7 @@ func newInstance(p *config.Program, index int, out *output) *instance {
 	if p.Instances > 1 {
 		name = p.Name + ":" + strconv.Itoa(index)
 	}
-	return &instance{name: name, index: index, prog: p, out: out, state: apitype.StateStopped}
+	return &instance{name: name, index: index, prog: p, out: out, state: apitype.StateStopped, healthy: true}
 }
 
 // down reports whether the instance has no process and none is coming.
@@ -77,6 +93,9 @@ func (in *instance) snapshot(now time.Time) apitype.Instance {
 	}
 	if in.pid > 0 && (in.state == apitype.StateRunning || in.state == apitype.StateStarting || in.state == apitype.StateStopping) {
 		pid := in.pid
+		if in.mainPid > 0 {
+			pid = in.mainPid
+		}
 		started := in.started.UTC()
 		a.Pid = &pid
 		a.StartedAt = &started
@@ -84,8 +103,9 @@ func (in *instance) snapshot(now time.Time) apitype.Instance {
 			a.UptimeSeconds = now.Sub(in.started).Seconds()
 		}
 	}
-	// Without readiness checks (a later issue), a running instance is ready.
+	// A running instance has passed its readiness check, if it has one.
 	a.Ready = in.state == apitype.StateRunning
+	a.Healthy = in.healthy
 	return a
 }
 

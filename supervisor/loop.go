@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
@@ -46,11 +47,12 @@ type ExitStatus struct {
 
 // spawnReq is what a Spawner needs to start one instance.
 type spawnReq struct {
-	name   string
-	index  int
-	prog   *config.Program
-	out    *output
-	socket string
+	name         string
+	index        int
+	prog         *config.Program
+	out          *output
+	socket       string
+	notifySocket string // NOTIFY_SOCKET of a type = "notify" program
 }
 
 type exitMsg struct {
@@ -81,9 +83,13 @@ type Supervisor struct {
 	onDrain func()
 	settled chan struct{} // closed once autostart has settled
 
-	ops   chan func()   // closures run on the loop; unbuffered
-	exits chan exitMsg  // exits from the spawner; unbuffered
-	done  chan struct{} // closed when Run returns
+	ops        chan func()      // closures run on the loop; unbuffered
+	probeRes   chan probeResult // probe results; unbuffered
+	notifyMsgs chan notifyMsg   // sd_notify messages of type = "notify" programs; unbuffered
+	probes     sync.WaitGroup   // probe goroutines
+	runCtx     context.Context  // ends probes when Run returns
+	exits      chan exitMsg     // exits from the spawner; unbuffered
+	done       chan struct{}    // closed when Run returns
 
 	// Everything below is owned by the loop goroutine.
 	cfg       *config.Config
@@ -109,20 +115,23 @@ type program struct {
 // New returns a Supervisor for opts.Config; nothing runs until Run.
 func New(opts Options) *Supervisor {
 	s := &Supervisor{
-		logger:  opts.Logger,
-		spawner: opts.Spawner,
-		outputs: opts.Outputs,
-		load:    opts.Load,
-		onDrain: opts.OnDrain,
-		settled: make(chan struct{}),
-		ops:     make(chan func()),
-		exits:   make(chan exitMsg),
-		done:    make(chan struct{}),
-		cfg:     opts.Config,
-		progs:   make(map[string]*program),
-		changed: make(chan struct{}),
-		subs:    make(map[chan apitype.Event]struct{}),
-		rnd:     rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
+		logger:     opts.Logger,
+		spawner:    opts.Spawner,
+		outputs:    opts.Outputs,
+		load:       opts.Load,
+		onDrain:    opts.OnDrain,
+		settled:    make(chan struct{}),
+		ops:        make(chan func()),
+		probeRes:   make(chan probeResult),
+		notifyMsgs: make(chan notifyMsg),
+		runCtx:     context.Background(),
+		exits:      make(chan exitMsg),
+		done:       make(chan struct{}),
+		cfg:        opts.Config,
+		progs:      make(map[string]*program),
+		changed:    make(chan struct{}),
+		subs:       make(map[chan apitype.Event]struct{}),
+		rnd:        rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x5eed)),
 	}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
@@ -159,6 +168,12 @@ func lessName(a, b *instance) bool {
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer close(s.done)
 	defer s.closeSubs()
+	runCtx, stopProbes := context.WithCancel(context.Background())
+	s.runCtx = runCtx
+	defer func() {
+		stopProbes()
+		s.probes.Wait()
+	}()
 	s.timer = time.NewTimer(time.Hour)
 	s.timer.Stop()
 	defer s.timer.Stop()
@@ -187,6 +202,10 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			f()
 		case m := <-s.exits:
 			s.onExit(m, time.Now())
+		case r := <-s.probeRes:
+			s.onProbe(r, time.Now())
+		case m := <-s.notifyMsgs:
+			s.onNotify(m, time.Now())
 		case <-s.timer.C:
 			s.onTimer(time.Now())
 		case <-ctxDone:
@@ -262,6 +281,7 @@ func (s *Supervisor) apply(in *instance, ev event, now time.Time) {
 	for _, e := range effects {
 		s.perform(in, e, now)
 	}
+	s.scheduleProbes(in, now)
 }
 
 func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
@@ -299,6 +319,20 @@ func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
 
 func (s *Supervisor) spawn(in *instance, now time.Time) {
 	req := spawnReq{name: in.name, index: in.index, prog: in.prog, out: in.out, socket: s.cfg.Superd.Socket}
+	var watch <-chan []byte
+	stopWatch := func() {}
+	if r := in.prog.Ready; r != nil && r.Log != nil {
+		// Subscribed before the spawn, so no line slips past.
+		watch, stopWatch = in.out.ring.Subscribe(logWatchBuffer)
+	}
+	in.probeErr, in.mainPid, in.notifyStatus = "", 0, ""
+	var err0 error
+	req.notifySocket, err0 = s.notifySocket(in)
+	if err0 != nil {
+		stopWatch()
+		s.apply(in, event{kind: evSpawnErr, err: err0}, now)
+		return
+	}
 	pid, err := s.spawner.Spawn(req, func(st ExitStatus) {
 		select {
 		case s.exits <- exitMsg{in: in, st: st}:
@@ -306,10 +340,14 @@ func (s *Supervisor) spawn(in *instance, now time.Time) {
 		}
 	})
 	if err != nil {
+		stopWatch()
 		in.spawnFailures++
 		s.logger.Warn("start failed", "instance", in.name, "err", err)
 		s.apply(in, event{kind: evSpawnErr, err: err}, now)
 		return
+	}
+	if watch != nil {
+		s.watchLog(in, pid, watch, stopWatch)
 	}
 	s.apply(in, event{kind: evSpawned, pid: pid}, now)
 }
@@ -334,12 +372,13 @@ func (s *Supervisor) onTimer(now time.Time) {
 		if in.deadline.IsZero() || now.Before(in.deadline) {
 			continue
 		}
-		ev := event{kind: evTimer}
+		ev := event{kind: evTimer, reason: in.probeErr}
 		if in.state == apitype.StateStopping && in.leaderGone {
 			ev.groupAlive = s.spawner.GroupAlive(in.pgid)
 		}
 		s.apply(in, ev, now)
 	}
+	s.launchProbes(now)
 }
 
 // resetTimer sets the loop's one timer to the earliest deadline, or stops
@@ -349,6 +388,9 @@ func (s *Supervisor) resetTimer(now time.Time) {
 	for _, in := range s.all {
 		if !in.deadline.IsZero() && (next.IsZero() || in.deadline.Before(next)) {
 			next = in.deadline
+		}
+		if !in.probeAt.IsZero() && (next.IsZero() || in.probeAt.Before(next)) {
+			next = in.probeAt
 		}
 	}
 	if s.draining && !s.killedAll && !s.drainEnd.IsZero() && (next.IsZero() || s.drainEnd.Before(next)) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/superd/superd/config"
 	"github.com/superd/superd/supervisor/logs"
+	"github.com/superd/superd/supervisor/probe"
 	"github.com/superd/superd/supervisor/reaper"
 )
 
@@ -263,6 +264,9 @@ func buildEnv(base []string, p *config.Program, u *user.User, req spawnReq) ([]s
 	if req.socket != "" {
 		set("SUPERD_SOCKET", req.socket)
 	}
+	if req.notifySocket != "" {
+		set("NOTIFY_SOCKET", req.notifySocket)
+	}
 	env := make([]string, 0, len(order))
 	for _, k := range order {
 		env = append(env, k+"="+vars[k])
@@ -317,4 +321,18 @@ func loginShell(name string) string {
 		}
 	}
 	return "/bin/sh"
+}
+
+// Probe runs one tcp, http or exec check; exec checks run through the
+// reaper, with superd's environment, in dir.
+func (sp *ProcSpawner) Probe(ctx context.Context, c *config.Check, dir string) error {
+	switch {
+	case c.TCP != "":
+		return probe.TCP(ctx, c.TCP)
+	case c.HTTP != "":
+		return probe.HTTP(ctx, c.HTTP)
+	case len(c.Exec) > 0:
+		return probe.Exec(ctx, sp.reaper, c.Exec, sp.environ, dir)
+	}
+	return fmt.Errorf("empty check")
 }

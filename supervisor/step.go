@@ -13,19 +13,23 @@ import (
 type eventKind int
 
 const (
-	evStart     eventKind = iota // an operator, autostart or a dependent asks for it to run
-	evStop                       // an operator or the drain asks for it to stop
-	evRestart                    // an operator asks for stop then start
-	evDepsReady                  // every dependency runs (only while waitDeps)
-	evDepFailed                  // a dependency went fatal (only while waitDeps)
-	evSpawned                    // the process was started with pid
-	evSpawnErr                   // fork or exec failed with err
-	evExit                       // the leader exited
-	evTimer                      // the instance's deadline has come
-	evKill                       // stopping: SIGKILL now (drain timeout, second signal)
+	evStart      eventKind = iota // an operator, autostart or a dependent asks for it to run
+	evStop                        // an operator or the drain asks for it to stop
+	evRestart                     // an operator asks for stop then start
+	evDepsReady                   // every dependency runs (only while waitDeps)
+	evDepFailed                   // a dependency went fatal (only while waitDeps)
+	evSpawned                     // the process was started with pid
+	evSpawnErr                    // fork or exec failed with err
+	evExit                        // the leader exited
+	evTimer                       // the instance's deadline has come
+	evKill                        // stopping: SIGKILL now (drain timeout, second signal)
+	evReady                       // starting: the readiness check passed (or READY=1)
+	evHealthOK                    // running: a health check passed
+	evHealthFail                  // running: a health check failed (reason)
+	evWatchdog                    // a WATCHDOG=1 ping
 )
 
-var eventNames = [...]string{"start", "stop", "restart", "deps-ready", "dep-failed", "spawned", "spawn-error", "exit", "timer", "kill"}
+var eventNames = [...]string{"start", "stop", "restart", "deps-ready", "dep-failed", "spawned", "spawn-error", "exit", "timer", "kill", "ready", "health-ok", "health-fail", "watchdog"}
 
 func (k eventKind) String() string { return eventNames[k] }
 
@@ -74,10 +78,15 @@ const groupPoll = 10 * time.Millisecond
 //	stopped|exited|fatal, restart -> starting
 //	starting, deps-ready          -> starting (spawn, or pending restart_delay)
 //	starting, dep-failed          -> fatal
-//	starting, spawned             -> starting (deadline start_seconds), or running when start_seconds = 0
+//	starting, spawned             -> starting (deadline start_seconds, ready timeout), or running when neither applies
+//	starting, ready               -> running once start_seconds are up too
+//	starting, timer (not ready)   -> stopping, then backoff or fatal (not ready in time)
 //	starting, spawn-error         -> backoff, or fatal after start_retries
 //	starting, exit                -> backoff, or fatal after start_retries
-//	starting, timer (spawned)     -> running
+//	starting, timer (spawned)     -> running (start_seconds up and ready)
+//	running, health-fail          -> stopping, then starting (after `failures` in a row: unhealthy)
+//	running, timer (watchdog)     -> stopping, then starting (WATCHDOG=1 pings stopped)
+//	starting|running, watchdog    -> same state, watchdog deadline moved
 //	starting, timer (pending)     -> starting (spawn)
 //	running, exit                 -> starting (restart policy says so), else exited
 //	backoff, timer                -> starting (spawn)
@@ -133,14 +142,34 @@ func step(in *instance, ev event, now time.Time) []effect {
 			in.pid, in.pgid = ev.pid, ev.pid
 			in.started = now
 			in.pending = false
-			if p.StartSeconds <= 0 {
-				in.state = apitype.StateRunning
-				in.failures = 0
-				in.deadline = time.Time{}
-				in.message = ""
+			in.healthy, in.healthFails = true, 0
+			in.upOK = p.StartSeconds <= 0
+			in.readyOK = !needsReady(p)
+			if !in.readyOK {
+				in.readyBy = now.Add(readyTimeout(p))
+			}
+			if in.upOK && in.readyOK {
+				enterRunning(in, now)
 				return nil
 			}
-			in.deadline = now.Add(p.StartSeconds)
+			in.deadline = startingDeadline(in)
+			return nil
+		case evReady:
+			if ev.pid != in.pid || in.pid == 0 || in.readyOK {
+				return nil
+			}
+			in.readyOK = true
+			if in.upOK {
+				// Starting -> Running (ready)
+				enterRunning(in, now)
+				return nil
+			}
+			in.deadline = startingDeadline(in)
+			return nil
+		case evWatchdog:
+			if ev.pid == in.pid && p.Watchdog > 0 {
+				in.watchdogAt = now.Add(p.Watchdog)
+			}
 			return nil
 		case evSpawnErr:
 			// Starting -> Backoff, or Starting -> Fatal
@@ -166,11 +195,27 @@ func step(in *instance, ev event, now time.Time) []effect {
 				// Starting -> Starting (spawn after restart_delay)
 				return spawnNow(in)
 			}
-			// Starting -> Running
-			in.state = apitype.StateRunning
-			in.failures = 0
-			in.deadline = time.Time{}
-			in.message = ""
+			if !in.upOK && !now.Before(in.started.Add(p.StartSeconds)) {
+				in.upOK = true
+			}
+			ready := in.readyOK || !needsReady(p)
+			if !ready && !now.Before(in.readyBy) {
+				// Starting -> Stopping (not ready in time), then Backoff or Fatal
+				why := fmt.Sprintf("not ready within %s", readyTimeout(p))
+				if ev.reason != "" {
+					why += ": " + ev.reason
+				}
+				eff := beginStop(in, now, false)
+				in.failReason = why
+				in.message = why
+				return eff
+			}
+			if in.upOK && ready {
+				// Starting -> Running
+				enterRunning(in, now)
+				return nil
+			}
+			in.deadline = startingDeadline(in)
 			return nil
 		case evStop:
 			if in.pending || in.pid == 0 {
@@ -223,6 +268,42 @@ func step(in *instance, ev event, now time.Time) []effect {
 		case evStop:
 			// Running -> Stopping
 			return beginStop(in, now, false)
+		case evHealthOK:
+			in.healthFails, in.healthy = 0, true
+			return nil
+		case evHealthFail:
+			if p.Health == nil {
+				return nil
+			}
+			in.healthFails++
+			if in.healthFails < p.Health.Failures || ev.draining {
+				return nil
+			}
+			// Running -> Stopping (unhealthy), then Starting
+			in.healthy = false
+			in.restarts++
+			eff := beginStop(in, now, true)
+			in.message = fmt.Sprintf("unhealthy after %s: %s; restarting", plural(in.healthFails, "failed check"), ev.reason)
+			return eff
+		case evWatchdog:
+			if ev.pid == in.pid && p.Watchdog > 0 {
+				in.watchdogAt = now.Add(p.Watchdog)
+				in.deadline = in.watchdogAt
+			}
+			return nil
+		case evTimer:
+			if p.Watchdog <= 0 || now.Before(in.watchdogAt) || ev.draining {
+				in.deadline = in.watchdogAt
+				if p.Watchdog <= 0 || ev.draining {
+					in.deadline = time.Time{}
+				}
+				return nil
+			}
+			// Running -> Stopping (watchdog timeout), then Starting
+			in.restarts++
+			eff := beginStop(in, now, true)
+			in.message = fmt.Sprintf("watchdog: no WATCHDOG=1 for %s; restarting", p.Watchdog)
+			return eff
 		case evRestart:
 			// Running -> Stopping (then start)
 			return beginStop(in, now, true)
@@ -372,10 +453,60 @@ func stopped(in *instance, now time.Time, ev event) []effect {
 		in.message = ""
 		return beginStart(in, now)
 	}
+	if why := in.failReason; why != "" && !ev.draining {
+		// Stopping -> Backoff|Fatal (a start that failed its readiness)
+		in.failReason = ""
+		in.state = apitype.StateStarting
+		return failedStart(in, ev, now, why)
+	}
+	in.failReason = ""
 	in.thenStart = false
 	in.state = apitype.StateStopped
 	in.message = ""
 	return nil
+}
+
+// needsReady reports whether an instance of p must say it is ready before it
+// counts as running: a ready check, or type = "notify" (READY=1).
+func needsReady(p *config.Program) bool {
+	return p.Ready != nil || p.Type == "notify"
+}
+
+// readyTimeout is how long an instance of p has to become ready.
+func readyTimeout(p *config.Program) time.Duration {
+	if p.Ready != nil && p.Ready.Timeout > 0 {
+		return p.Ready.Timeout
+	}
+	return defaultReadyTimeout
+}
+
+// defaultReadyTimeout bounds READY=1 of a notify program without a ready
+// table (systemd's default TimeoutStartSec).
+const defaultReadyTimeout = 90 * time.Second
+
+// startingDeadline is the next time a spawned, starting instance needs a
+// look: start_seconds up, or the ready timeout.
+func startingDeadline(in *instance) time.Time {
+	var d time.Time
+	if !in.upOK {
+		d = in.started.Add(in.prog.StartSeconds)
+	}
+	if !in.readyOK && needsReady(in.prog) && (d.IsZero() || in.readyBy.Before(d)) {
+		d = in.readyBy
+	}
+	return d
+}
+
+// enterRunning makes in running: the start counted as a success.
+func enterRunning(in *instance, now time.Time) {
+	in.state = apitype.StateRunning
+	in.failures = 0
+	in.message = ""
+	in.deadline = time.Time{}
+	if in.prog.Watchdog > 0 {
+		in.watchdogAt = now.Add(in.prog.Watchdog)
+		in.deadline = in.watchdogAt
+	}
 }
 
 func failedStart(in *instance, ev event, now time.Time, why string) []effect {

@@ -41,6 +41,10 @@ func main() {
 	if reaper.RunShim(os.Args) {
 		return
 	}
+	if err := reaper.CloseInheritedFds(); err != nil {
+		fmt.Fprintf(os.Stderr, "superd: mark inherited descriptors close-on-exec: %v\n", err)
+		os.Exit(1)
+	}
 	err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)
 	os.Exit(exitCode(err, os.Stderr))
 }
@@ -59,7 +63,7 @@ func exitCode(err error, stderr io.Writer) int {
 			return code
 		}
 	}
-	var cerr config.Errors
+	var cerr *config.Errors
 	if errors.As(err, &cerr) {
 		fmt.Fprintln(stderr, cerr.Error())
 		return code
@@ -72,6 +76,9 @@ const usage = `Usage:
   superd [-c PATH] [--socket PATH] [--log-format text|json] [--log-level LEVEL]
                                  run the supervisor in the foreground
   superd check [-c PATH]         validate the config and exit
+  superd exec [--no-group] [--no-subreaper] [--grace D] -- CMD [ARG...]
+                                 run CMD as a container init (tini-like);
+                                 see superd exec --help
   superd version                 print version, commit and Go version
 
 The config is -c PATH, else $SUPERD_CONFIG, else ./superd.toml if it
@@ -92,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stdout, versionString())
 			return nil
 		case "exec":
-			return usageErr("superd exec is not supported yet")
+			return runExec(ctx, args[1:], stdout, stderr)
 		case "help":
 			fmt.Fprint(stdout, usage)
 			return nil
