@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// drainDelay is how long each program of drain takes to exit after SIGTERM.
+const drainDelay = time.Second
+
+// drainProgram is a program that, on SIGTERM, takes drainDelay to exit 0
+// and appends its name to clean just before. It appends its name to ready
+// once its trap is set. `wait` is interrupted by the trapped signal, then
+// the trap runs (SIGTERM also kills the background sleep: it goes to the
+// whole process group).
+func drainProgram(name, ready, clean string) program {
+	script := fmt.Sprintf("trap '/bin/sleep %g; echo %s >> %s; exit 0' TERM; echo %s >> %s; /bin/sleep 100000 & wait",
+		drainDelay.Seconds(), name, clean, name, ready)
+	return program{name: name, argv: []string{"/bin/sh", "-c", script}, stopTimeout: 30 * time.Second}
+}
+
+// runDrain starts e.sizes.drainN programs that each take 1 s to exit
+// after SIGTERM, and times SIGTERM to the supervisor → the supervisor's
+// exit (median of e.sizes.reps runs); it counts the programs that exited
+// cleanly.
+func runDrain(ctx context.Context, e *env) ([]row, error) {
+	n := e.sizes.drainN
+	t := row{scenario: "drain", metric: fmt.Sprintf("SIGTERM → exit, %d programs taking %v, median of %d", n, drainDelay, e.sizes.reps),
+		values: map[string]string{}, floorIs: "Go loop: SIGTERM each group, wait4 all"}
+	c := row{scenario: "drain", metric: fmt.Sprintf("programs that exited 0, worst of %d", e.sizes.reps), values: map[string]string{}}
+	for _, def := range e.systems {
+		var ds []time.Duration
+		worst := n
+		for i := range e.sizes.reps {
+			d, clean, err := drainOnce(ctx, e, def)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", def.name, err)
+			}
+			e.progress("drain: %s: %s, %d of %d clean (run %d of %d)", def.name, fmtDur(d), clean, n, i+1, e.sizes.reps)
+			if clean < n {
+				e.warn("drain: %s: only %d of %d programs exited cleanly", def.name, clean, n)
+			}
+			ds = append(ds, d)
+			worst = min(worst, clean)
+		}
+		t.values[def.name] = fmtDur(median(ds))
+		c.values[def.name] = fmt.Sprintf("%d/%d", worst, n)
+	}
+	var fs []time.Duration
+	worst := n
+	for range e.sizes.reps {
+		d, clean, err := drainFloor(ctx, e)
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		fs = append(fs, d)
+		worst = min(worst, clean)
+	}
+	t.floor = fmtDur(median(fs))
+	c.floor = fmt.Sprintf("%d/%d", worst, n)
+	return []row{t, c}, nil
+}
+
+// drainFloor runs the same programs from a bare Go loop, each in its own
+// process group, and times SIGTERM (and SIGCONT) to every group → all
+// reaped: what the programs' own exit costs on this machine.
+func drainFloor(ctx context.Context, e *env) (time.Duration, int, error) {
+	dir, err := os.MkdirTemp("/tmp", "sbd-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	ready, clean := filepath.Join(dir, "ready"), filepath.Join(dir, "clean")
+	n := e.sizes.drainN
+	attr := &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	defer closeFds(attr.Files)
+	var pids []int
+	defer func() {
+		// On failure: kill what is left of every group, reap the leaders,
+		// then whatever the dead shells handed over to superbench.
+		for _, pid := range pids {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+		_ = killAndReap(e.procs, pids)
+		_, _ = e.procs.sweepOrphans()
+	}()
+	for i := range n {
+		p := drainProgram(fmt.Sprintf("d%03d", i), ready, clean)
+		pid, err := syscall.ForkExec(p.argv[0], p.argv, attr)
+		if err != nil {
+			return 0, 0, fmt.Errorf("fork/exec %s: %w", p.argv[0], err)
+		}
+		e.procs.add(pid, procKind{group: true})
+		pids = append(pids, pid)
+	}
+	wctx, cancel := context.WithTimeout(ctx, e.sizes.waitDeadline)
+	defer cancel()
+	if err := poll(wctx, apiPoll, func() (bool, error) {
+		got, err := countLines(ready)
+		return got >= n, err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("waiting for %d programs to set their trap: %w", n, err)
+	}
+	t0 := time.Now()
+	for _, pid := range pids {
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		_ = syscall.Kill(-pid, syscall.SIGCONT)
+	}
+	for len(pids) > 0 {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-pids[0], &ws, 0, nil) // any member of the group; the leader is the only child
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("wait4 %d: %w", pids[0], err)
+		}
+		e.procs.forget(pid)
+		pids = pids[1:]
+	}
+	d := time.Since(t0)
+	got, err := countLines(clean)
+	return d, got, err
+}
+
+func drainOnce(ctx context.Context, e *env, def systemDef) (time.Duration, int, error) {
+	dir, err := os.MkdirTemp("/tmp", "sbd-")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.RemoveAll(dir)
+	ready, clean := filepath.Join(dir, "ready"), filepath.Join(dir, "clean")
+	n := e.sizes.drainN
+	var w workload
+	for i := range n {
+		w.programs = append(w.programs, drainProgram(fmt.Sprintf("d%03d", i), ready, clean))
+	}
+	sys := def.new(e)
+	defer sys.Kill()
+	if err := sys.Configure(w); err != nil {
+		return 0, 0, err
+	}
+	if err := sys.Start(ctx); err != nil {
+		return 0, 0, err
+	}
+	if err := sys.WaitAllRunning(ctx, apiPoll); err != nil {
+		return 0, 0, err
+	}
+	// Running is not enough: each shell must have set its trap.
+	wctx, cancel := context.WithTimeout(ctx, e.sizes.waitDeadline)
+	defer cancel()
+	if err := poll(wctx, apiPoll, func() (bool, error) {
+		got, err := countLines(ready)
+		return got >= n, err
+	}); err != nil {
+		return 0, 0, fmt.Errorf("waiting for %d programs to set their trap: %w", n, err)
+	}
+	d, err := timed(func() error { return sys.Stop(ctx) })
+	if err != nil {
+		return 0, 0, err
+	}
+	got, err := countLines(clean)
+	return d, got, err
+}
+
+// countLines counts the lines of path; a missing file has none.
+func countLines(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	return bytes.Count(b, []byte{'\n'}), err
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(xs ...int) []time.Duration {
+		var ds []time.Duration
+		for _, x := range xs {
+			ds = append(ds, time.Duration(x)*time.Millisecond)
+		}
+		return ds
+	}
+	tests := []struct {
+		name string
+		ds   []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{"empty", nil, 50, 0},
+		{"one", ms(7), 99, 7 * time.Millisecond},
+		{"p50 of odd", ms(3, 1, 2), 50, 2 * time.Millisecond},
+		{"p50 of even is the lower middle", ms(4, 1, 3, 2), 50, 2 * time.Millisecond},
+		{"p99 of 200 is the third largest", append(ms(make([]int, 197)...), ms(5, 7, 9)...), 99, 5 * time.Millisecond},
+		{"p100 is the max", ms(1, 9, 5), 100, 9 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := percentile(tt.ds, tt.p); got != tt.want {
+				t.Errorf("percentile(%v, %v) = %v; want %v", tt.ds, tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMedian(t *testing.T) {
+	tests := []struct {
+		name string
+		ds   []time.Duration
+		want time.Duration
+	}{
+		{"empty", nil, 0},
+		{"odd", []time.Duration{3, 1, 2}, 2},
+		{"even is the mean of the middle two", []time.Duration{4, 1, 3, 2}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := median(tt.ds); got != tt.want {
+				t.Errorf("median(%v) = %v; want %v", tt.ds, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckRotation(t *testing.T) {
+	tests := []struct {
+		name    string
+		sizes   []int64 // rotated files, then the current one
+		n, max  int64
+		wantErr string
+	}{
+		{"whole lines, short last line", []int64{800, 800, 23}, 1623, 800, ""},
+		{"short last line ended by the supervisor", []int64{800, 24}, 823, 800, ""},
+		{"file over by the rest of a line", []int64{800, 800, 23}, 1623, 790, ""},
+		{"line split across files", []int64{810, 790, 23}, 1623, 800, "split"},
+		{"file far beyond log_max_size", []int64{1600, 23}, 1623, 800, "beyond"},
+		{"no short line", []int64{800, 800}, 1600, 800, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var files []string
+			for i, size := range tt.sizes {
+				f := filepath.Join(dir, "f"+string(rune('a'+i)))
+				if err := os.WriteFile(f, make([]byte, size), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				files = append(files, f)
+			}
+			err := checkRotation(files, tt.n, tt.max)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("checkRotation(%v, %d, %d) = %v; want %q", tt.sizes, tt.n, tt.max, err, tt.wantErr)
+			}
+		})
+	}
+}

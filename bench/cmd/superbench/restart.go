@@ -1,0 +1,377 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// stampPoll is how often the restart scenario looks for a new stamp.
+const stampPoll = 200 * time.Microsecond
+
+// stampWait bounds the wait for one replacement to stamp.
+const stampWait = 10 * time.Second
+
+// runRestart measures, over e.sizes.restarts restarts each, the time from
+// the death of a child to the exec of its replacement: once killed by
+// SIGKILL, once exiting 1 by itself (on SIGUSR1). Latency is the
+// replacement's own CLOCK_MONOTONIC stamp (first thing in its main) minus
+// the time read right before kill(2).
+func runRestart(ctx context.Context, e *env) ([]row, error) {
+	n := e.sizes.restarts
+	killRow := func(p float64) row {
+		return row{scenario: "restart", metric: fmt.Sprintf("SIGKILL → next exec, p%.0f of %d", p, n), values: map[string]string{},
+			floorIs: "Go loop: wait4, ForkExec the helper"}
+	}
+	exitRow := func(p float64) row {
+		return row{scenario: "restart", metric: fmt.Sprintf("exit 1 → next exec, p%.0f of %d", p, n), values: map[string]string{},
+			floorIs: "Go loop: wait4, ForkExec the helper"}
+	}
+	rows := []row{killRow(50), killRow(99), exitRow(50), exitRow(99)}
+	set := func(put func(r *row, v string), kill, exit []time.Duration) {
+		put(&rows[0], fmtDur(percentile(kill, 50)))
+		put(&rows[1], fmtDur(percentile(kill, 99)))
+		put(&rows[2], fmtDur(percentile(exit, 50)))
+		put(&rows[3], fmtDur(percentile(exit, 99)))
+	}
+	for _, def := range e.systems {
+		kill, exit, err := restartSystem(ctx, e, def)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", def.name, err)
+		}
+		set(func(r *row, v string) { r.values[def.name] = v }, kill, exit)
+	}
+	kill, exit, err := restartFloor(ctx, e)
+	if err != nil {
+		return nil, fmt.Errorf("floor: %w", err)
+	}
+	set(func(r *row, v string) { r.floor = v }, kill, exit)
+	return rows, nil
+}
+
+// restartSystem runs two programs under a fresh supervisor, both the stamp
+// helper with restart = always: one is SIGKILLed, the other told to exit 1.
+func restartSystem(ctx context.Context, e *env, def systemDef) (kill, exit []time.Duration, err error) {
+	dir, err := os.MkdirTemp("/tmp", "sbr-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	stamp := filepath.Join(e.bin, "stamp")
+	killFile, exitFile := filepath.Join(dir, "kill"), filepath.Join(dir, "exit")
+	w := workload{programs: []program{
+		{name: "kill", argv: []string{stamp, killFile}, restart: restartAlways},
+		{name: "exit", argv: []string{stamp, exitFile, "exit"}, restart: restartAlways},
+	}}
+	sys := def.new(e)
+	defer sys.Kill()
+	if err := sys.Configure(w); err != nil {
+		return nil, nil, err
+	}
+	if err := sys.Start(ctx); err != nil {
+		return nil, nil, err
+	}
+	if err := sys.WaitAllRunning(ctx, apiPoll); err != nil {
+		return nil, nil, err
+	}
+	e.progress("restart: %s: %d SIGKILLs", def.name, e.sizes.restarts)
+	kill, _, err = measureRestarts(ctx, killFile, syscall.SIGKILL, e.sizes.restarts, runningAs(sys, "kill"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("SIGKILL: %w", err)
+	}
+	e.progress("restart: %s: %d exits", def.name, e.sizes.restarts)
+	exit, _, err = measureRestarts(ctx, exitFile, syscall.SIGUSR1, e.sizes.restarts, runningAs(sys, "exit"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("exit 1: %w", err)
+	}
+	insts, err := sys.Status(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, in := range insts {
+		if in.restarts != e.sizes.restarts {
+			e.warn("restart: %s: %s counts %d restarts after %d", def.name, in.name, in.restarts, e.sizes.restarts)
+		}
+	}
+	return kill, exit, sys.Stop(ctx)
+}
+
+// runningAs returns a check that the supervisor reports program running
+// with pid, polled until it does: so that every kill hits a child the
+// supervisor has fully taken in, as in steady state.
+func runningAs(sys system, program string) func(ctx context.Context, pid int) error {
+	return func(ctx context.Context, pid int) error {
+		ctx, cancel := context.WithTimeout(ctx, stampWait)
+		defer cancel()
+		var last instance
+		err := poll(ctx, time.Millisecond, func() (bool, error) {
+			insts, err := sys.Status(ctx)
+			if err != nil {
+				return false, err
+			}
+			for _, in := range insts {
+				if in.name == program {
+					last = in
+					return in.state == "running" && in.pid == pid, nil
+				}
+			}
+			return false, fmt.Errorf("no program %s in the status", program)
+		})
+		if err != nil {
+			return fmt.Errorf("%s never reported running as pid %d (last: %s, pid %d, %q): %w", program, pid, last.state, last.pid, last.message, err)
+		}
+		return nil
+	}
+}
+
+// measureRestarts reads the first stamp of file, then n times: reads the
+// clock, sends sig to the stamped pid, and waits for the next stamp. Before
+// each signal, ready (if not nil) must accept the pid. It returns the
+// latencies and the last pid stamped.
+func measureRestarts(ctx context.Context, file string, sig syscall.Signal, n int, ready func(context.Context, int) error) ([]time.Duration, int, error) {
+	sr := &stampReader{path: file}
+	defer sr.close()
+	cur, err := sr.next(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		if ready != nil {
+			if err := ready(ctx, cur.pid); err != nil {
+				return nil, cur.pid, err
+			}
+		}
+		t0 := monotonicNS()
+		if err := unix.Kill(cur.pid, sig); err != nil {
+			return nil, cur.pid, fmt.Errorf("kill %d: %w", cur.pid, err)
+		}
+		nxt, err := sr.next(ctx)
+		if err != nil {
+			return nil, cur.pid, err
+		}
+		if nxt.pid == cur.pid {
+			return nil, cur.pid, fmt.Errorf("pid %d stamped twice", cur.pid)
+		}
+		lat = append(lat, time.Duration(nxt.ns-t0))
+		cur = nxt
+	}
+	return lat, cur.pid, nil
+}
+
+// stamp is one line of the helper: its pid and when it started.
+type stamp struct {
+	pid int
+	ns  int64 // CLOCK_MONOTONIC
+}
+
+// stampReader reads the lines the helper appends to a file, in order.
+type stampReader struct {
+	path string
+	f    *os.File // nil until the file exists
+	off  int64
+	buf  []byte
+}
+
+func (r *stampReader) close() {
+	if r.f != nil {
+		r.f.Close()
+	}
+}
+
+// next waits (polling every stampPoll, at most stampWait) for the next line.
+func (r *stampReader) next(ctx context.Context) (stamp, error) {
+	ctx, cancel := context.WithTimeout(ctx, stampWait)
+	defer cancel()
+	var s stamp
+	err := poll(ctx, stampPoll, func() (bool, error) {
+		var ok bool
+		var err error
+		s, ok, err = r.try()
+		return ok, err
+	})
+	if err != nil && ctx.Err() != nil {
+		return stamp{}, fmt.Errorf("no new stamp in %s within %v: %w", r.path, stampWait, err)
+	}
+	return s, err
+}
+
+// try reads a complete line, if one is there.
+func (r *stampReader) try() (stamp, bool, error) {
+	if r.f == nil {
+		f, err := os.Open(r.path)
+		if errors.Is(err, os.ErrNotExist) {
+			return stamp{}, false, nil
+		}
+		if err != nil {
+			return stamp{}, false, err
+		}
+		r.f = f
+	}
+	if r.buf == nil {
+		r.buf = make([]byte, 256)
+	}
+	n, err := r.f.ReadAt(r.buf, r.off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return stamp{}, false, err
+	}
+	line, _, ok := bytes.Cut(r.buf[:n], []byte{'\n'})
+	if !ok {
+		return stamp{}, false, nil
+	}
+	r.off += int64(len(line)) + 1
+	var s stamp
+	pid, ns, ok := bytes.Cut(line, []byte{' '})
+	if ok {
+		s.pid, err = strconv.Atoi(string(pid))
+		if err == nil {
+			s.ns, err = strconv.ParseInt(string(ns), 10, 64)
+		}
+	}
+	if !ok || err != nil || s.pid <= 0 {
+		return stamp{}, false, fmt.Errorf("%s: bad stamp %q", r.path, line)
+	}
+	return s, true, nil
+}
+
+// restartFloor measures the same two restarts with the simplest supervisor
+// there is: a Go loop that ForkExecs the helper and waits for it.
+func restartFloor(ctx context.Context, e *env) (kill, exit []time.Duration, err error) {
+	dir, err := os.MkdirTemp("/tmp", "sbf-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer os.RemoveAll(dir)
+	e.progress("restart: floor: %d SIGKILLs and %d exits", e.sizes.restarts, e.sizes.restarts)
+	stamp := filepath.Join(e.bin, "stamp")
+	for _, mode := range []struct {
+		sig  syscall.Signal
+		argv []string
+		out  *[]time.Duration
+	}{
+		{syscall.SIGKILL, []string{stamp, filepath.Join(dir, "kill")}, &kill},
+		{syscall.SIGUSR1, []string{stamp, filepath.Join(dir, "exit"), "exit"}, &exit},
+	} {
+		l := &loopSupervisor{procs: e.procs, argv: mode.argv}
+		done := make(chan error, 1)
+		// exits once l.stop was called and the last child is reaped;
+		// waited on right below
+		go func() { done <- l.run() }()
+		lat, _, merr := measureRestarts(ctx, mode.argv[1], mode.sig, e.sizes.restarts, nil)
+		l.stop()
+		if err := <-done; err != nil {
+			return nil, nil, err
+		}
+		if merr != nil {
+			return nil, nil, merr
+		}
+		*mode.out = lat
+	}
+	return kill, exit, nil
+}
+
+// loopSupervisor restarts one command forever, with nothing in between but
+// wait and fork+exec.
+type loopSupervisor struct {
+	procs *procs
+	argv  []string
+
+	mu      sync.Mutex // guards the fields below
+	stopped bool
+	cur     int // the live (or unreaped) child, 0 between children
+}
+
+// run forks the command, waits for it to exit, and again, until stop. It
+// runs on a locked thread, which is never left to die, so that the
+// children's Pdeathsig fires only when superbench dies.
+func (l *loopSupervisor) run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	attr := &syscall.ProcAttr{
+		Env:   os.Environ(),
+		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	defer closeFds(attr.Files)
+	for {
+		l.mu.Lock()
+		if l.stopped {
+			l.mu.Unlock()
+			return nil
+		}
+		pid, err := syscall.ForkExec(l.argv[0], l.argv, attr)
+		if err != nil {
+			l.mu.Unlock()
+			return fmt.Errorf("fork/exec %s: %w", l.argv[0], err)
+		}
+		l.cur = pid
+		l.procs.add(pid, procKind{waited: true})
+		l.mu.Unlock()
+
+		// Wait without reaping, so that the pid cannot be reused while
+		// stop may still signal it.
+		var info unix.Siginfo
+		for {
+			err = unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if !errors.Is(err, unix.EINTR) {
+				break
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("waitid %d: %w", pid, err)
+		}
+		l.mu.Lock()
+		l.cur = 0
+		l.mu.Unlock()
+		var ws syscall.WaitStatus
+		for {
+			_, err = syscall.Wait4(pid, &ws, 0, nil)
+			if !errors.Is(err, syscall.EINTR) {
+				break
+			}
+		}
+		l.procs.forget(pid)
+		if err != nil {
+			return fmt.Errorf("wait4 %d: %w", pid, err)
+		}
+	}
+}
+
+// stop makes run return: no new child, and the current one SIGKILLed.
+func (l *loopSupervisor) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	if l.cur != 0 {
+		_ = syscall.Kill(l.cur, syscall.SIGKILL)
+	}
+}
+
+// devNullFd opens /dev/null for a ForkExec'd child; -1 on failure, which
+// gives the child a closed descriptor.
+func devNullFd() uintptr {
+	fd, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return ^uintptr(0)
+	}
+	return uintptr(fd)
+}
+
+func closeFds(fds []uintptr) {
+	for _, fd := range fds {
+		if fd != ^uintptr(0) {
+			syscall.Close(int(fd))
+		}
+	}
+}
