@@ -26,6 +26,9 @@ type Config struct {
 	Superd Superd
 	// Programs holds every [program.NAME], defaults applied, sorted by name.
 	Programs []*Program
+	// Jobs holds every [job.NAME], defaults applied, sorted by name. No job
+	// has the name of a program: they share one namespace.
+	Jobs []*Job
 }
 
 // Program returns the program called name, or nil.
@@ -33,6 +36,16 @@ func (c *Config) Program(name string) *Program {
 	for _, p := range c.Programs {
 		if p.Name == name {
 			return p
+		}
+	}
+	return nil
+}
+
+// Job returns the job called name, or nil.
+func (c *Config) Job(name string) *Job {
+	for _, j := range c.Jobs {
+		if j.Name == name {
+			return j
 		}
 	}
 	return nil
@@ -175,6 +188,14 @@ type Program struct {
 	Health             *Check        // nil: no health check
 	Type               string        // "simple" (default) or "notify"
 	Watchdog           time.Duration // notify: restart when WATCHDOG=1 pings stop for this long; 0 = off
+	// Credentials maps a credential's name (a file name in
+	// $CREDENTIALS_DIRECTORY) to the absolute path of its source file, which
+	// Load does not check exists; nil for none.
+	Credentials map[string]string
+	// Detach starts each instance in its own session, its output straight
+	// to its file, tracked by a pidfile; it outlives superd. Stdout is then
+	// file or null, and Stderr stdout, file or null.
+	Detach bool
 }
 
 // Argv returns the argv the program runs: Command, or /bin/sh -c Shell.
@@ -183,6 +204,75 @@ func (p *Program) Argv() []string {
 		return []string{"/bin/sh", "-c", p.Shell}
 	}
 	return p.Command
+}
+
+// The values of Job.Args.
+const (
+	// ArgsNone: a run takes no arguments; any is refused.
+	ArgsNone = "none"
+	// ArgsAppend: a run's arguments are appended to Argv as separate
+	// elements, never through a shell.
+	ArgsAppend = "append"
+)
+
+// Job is one [job.NAME] with [defaults] and built-in defaults applied: a
+// command run on demand (superctl job run NAME). Every path is absolute.
+// The keys it shares with Program mean the same; Stdout and Stderr go to
+// the run's own file, log_dir/jobs/RUNID.log.
+type Job struct {
+	Name string
+	// File is the file that defines the job.
+	File string
+	// Line and Col locate the job's table header in File.
+	Line, Col int
+
+	Command            []string // argv; empty when Shell is set
+	Shell              string   // run through /bin/sh -c when non-empty
+	Directory          string
+	User, Group        string
+	Umask              int // -1: inherit superd's
+	Environment        map[string]string
+	EnvFiles           []string
+	InheritEnvironment bool
+	EnvExclude         []string
+	Credentials        map[string]string // name -> absolute source path; nil for none
+	Limits             []Rlimit
+	Stdout             Output // file (default) | inherit | null
+	Stderr             Output // stdout (default) | file | inherit | null
+	LogMaxSize         int64
+	LogMaxFiles        int
+	StopSignal         syscall.Signal
+	StopTimeout        time.Duration
+	KillGroup          bool
+	Timeout            time.Duration // a run is stopped after this long; 0: no limit
+	MaxConcurrent      int           // live runs at most (default 1, >= 1)
+	QueueMax           int           // runs waiting at most; beyond, a run is refused (default 16, >= 0)
+	Args               string        // ArgsNone (default) or ArgsAppend; ArgsAppend only with Command
+	Detach             bool          // like Program.Detach; Stdout, Stderr then file or null (Stderr also stdout)
+	KeepRuns           int           // finished runs kept for superctl jobs (default 20, >= 1)
+}
+
+// Argv returns the argv a run starts from: Command, or /bin/sh -c Shell.
+// The caller must not modify it; with Args == ArgsAppend it appends the
+// run's arguments to a copy.
+func (j *Job) Argv() []string {
+	if j.Shell != "" {
+		return []string{"/bin/sh", "-c", j.Shell}
+	}
+	return j.Command
+}
+
+// Equal reports whether j and k have the same effective configuration.
+// Where a job is defined (File, Line, Col) does not count. A nil *Job
+// equals only nil.
+func (j *Job) Equal(k *Job) bool {
+	if j == nil || k == nil {
+		return j == k
+	}
+	a, b := *j, *k
+	a.File, a.Line, a.Col = "", 0, 0
+	b.File, b.Line, b.Col = "", 0, 0
+	return reflect.DeepEqual(a, b)
 }
 
 // IsSuccess reports whether exit code code counts as a success.

@@ -57,6 +57,10 @@ func (d *decoder) decode(t *table, dst any, src *keySource) {
 	rt := rv.Type()
 	fields := fieldIndex(rt)
 	for _, k := range sortedKeys(t.raw) {
+		if msg := foreignKey(t.kind, k); msg != "" {
+			d.errs.add(t.key(k), msg)
+			continue
+		}
 		if keyNotSupportedYet(t.kind, k) {
 			d.errs.errorf(t.key(k), "%s is not supported yet", k)
 			continue
@@ -88,9 +92,15 @@ func fieldIndex(rt reflect.Type) map[string]int {
 	return m
 }
 
-// validKeys returns every key a kind of table knows, sorted.
+// validKeys returns every key a kind of table knows, sorted: the keys of
+// rt that the kind takes, and the keys it refuses as not supported yet.
 func validKeys(rt reflect.Type, kind tableKind) []string {
-	keys := slices.Collect(maps.Keys(fieldIndex(rt)))
+	var keys []string
+	for k := range fieldIndex(rt) {
+		if takesKey(kind, k) {
+			keys = append(keys, k)
+		}
+	}
 	keys = append(keys, keysNotSupportedYet(kind)...)
 	slices.Sort(keys)
 	return keys
@@ -320,6 +330,8 @@ func (d *decoder) check(t *table, key string, tag string, v reflect.Value) bool 
 					good = d.fail(t.val(key, k), "%s: value contains a NUL byte", keyName([]string{key, k}))
 				}
 			}
+		case "credentials":
+			good = d.checkCredentials(t, key, v.Interface().(map[string]string)) && good
 		case "stderronly":
 			if Output(v.String()) == OutputStdout {
 				good = d.fail(t.val(key), "%s: %q is valid for stderr only", key, v.String())

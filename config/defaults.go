@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -108,9 +109,10 @@ func Resolve(flag string) string {
 }
 
 // fillDefaults gives every key that no table set its built-in default: the
-// [superd] keys of s, and the keys of each program in progs (which already
-// has [defaults] merged in). It is the one place the defaults live.
-func fillDefaults(sys *system, s *superdFields, progs []*programFields) {
+// [superd] keys of s, and the keys of each program in progs and each job in
+// jobs (which already have [defaults] merged in). It is the one place the
+// defaults live.
+func fillDefaults(sys *system, s *superdFields, progs, jobs []*programFields) {
 	root := sys.euid == 0
 	setDefault(&s.Socket, defaultSocket(sys.euid, sys.getenv))
 	setDefault(&s.SocketMode, 0o600)
@@ -129,7 +131,8 @@ func fillDefaults(sys *system, s *superdFields, progs []*programFields) {
 	setDefault(&s.SocketGroup, "")
 	setDefault(&s.MetricsListen, "")
 
-	for _, p := range progs {
+	// The keys programs and jobs share.
+	for _, p := range slices.Concat(progs, jobs) {
 		// Command and shell have no default: one of them is required.
 		setDefault(&p.Directory, p.dir)
 		setDefault(&p.User, "")
@@ -139,6 +142,25 @@ func fillDefaults(sys *system, s *superdFields, progs []*programFields) {
 		setDefault(&p.EnvFiles, nil)
 		setDefault(&p.InheritEnvironment, true)
 		setDefault(&p.EnvExclude, nil)
+		setDefault(&p.Credentials, nil)
+		setDefault(&p.Limits, nil)
+		setDefault(&p.StopSignal, signal(syscall.SIGTERM))
+		setDefault(&p.StopTimeout, duration(10*time.Second))
+		setDefault(&p.KillGroup, true)
+		setDefault(&p.Stdout, OutputFile)
+		setDefault(&p.Stderr, OutputStdout)
+		setDefault(&p.LogMaxSize, 50<<20)
+		setDefault(&p.LogMaxFiles, 5)
+		setDefault(&p.Detach, false)
+	}
+	for _, j := range jobs {
+		setDefault(&j.Timeout, 0) // no limit
+		setDefault(&j.MaxConcurrent, 1)
+		setDefault(&j.QueueMax, 16)
+		setDefault(&j.Args, ArgsNone)
+		setDefault(&j.KeepRuns, 20)
+	}
+	for _, p := range progs {
 		setDefault(&p.Instances, 1)
 		setDefault(&p.Autostart, true)
 		setDefault(&p.Restart, RestartOnFailure)
@@ -149,16 +171,8 @@ func fillDefaults(sys *system, s *superdFields, progs []*programFields) {
 		setDefault(&p.BackoffMax, duration(60*time.Second))
 		setDefault(&p.RestartDelay, 0)
 		setDefault(&p.OnFatal, OnFatalNone)
-		setDefault(&p.StopSignal, signal(syscall.SIGTERM))
-		setDefault(&p.StopTimeout, duration(10*time.Second))
-		setDefault(&p.KillGroup, true)
 		setDefault(&p.DependsOn, nil)
-		setDefault(&p.Stdout, OutputFile)
-		setDefault(&p.Stderr, OutputStdout)
-		setDefault(&p.LogMaxSize, 50<<20)
-		setDefault(&p.LogMaxFiles, 5)
 		setDefault(&p.Timestamps, false)
-		setDefault(&p.Limits, nil)
 		setDefault(&p.Type, TypeSimple)
 		setDefault(&p.Watchdog, 0)
 		// ready and health have no default; their keys do. A table from

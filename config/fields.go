@@ -29,8 +29,10 @@ type superdFields struct {
 	src keySource
 }
 
-// programFields is a [program.NAME] or the [defaults] table as decoded: nil
-// means not set.
+// programFields is a [program.NAME], a [job.NAME] or the [defaults] table
+// as decoded: nil means not set. Programs and jobs share most keys; a key
+// tagged for:"program" or for:"job" belongs to that kind of table alone
+// (see keyFor), and [defaults] takes every key but the job-only ones.
 type programFields struct {
 	Command            *[]string          `toml:"command" check:"argv"`
 	Shell              *string            `toml:"shell" check:"nonempty"`
@@ -42,34 +44,42 @@ type programFields struct {
 	EnvFiles           *[]string          `toml:"env_files" check:"abs"`
 	InheritEnvironment *bool              `toml:"inherit_environment"`
 	EnvExclude         *[]string          `toml:"env_exclude"`
-	Instances          *int               `toml:"instances" check:"min=1,max=1024"`
-	Autostart          *bool              `toml:"autostart"`
-	Restart            *RestartPolicy     `toml:"restart"`
-	SuccessExitCodes   *[]int             `toml:"success_exit_codes" check:"nonempty,min=0,max=255"`
-	StartSeconds       *duration          `toml:"start_seconds"`
-	StartRetries       *int               `toml:"start_retries" check:"min=-1"`
-	BackoffInitial     *duration          `toml:"backoff_initial"`
-	BackoffMax         *duration          `toml:"backoff_max"`
-	RestartDelay       *duration          `toml:"restart_delay"`
-	OnFatal            *OnFatal           `toml:"on_fatal"`
+	Instances          *int               `toml:"instances" check:"min=1,max=1024" for:"program"`
+	Autostart          *bool              `toml:"autostart" for:"program"`
+	Restart            *RestartPolicy     `toml:"restart" for:"program"`
+	SuccessExitCodes   *[]int             `toml:"success_exit_codes" check:"nonempty,min=0,max=255" for:"program"`
+	StartSeconds       *duration          `toml:"start_seconds" for:"program"`
+	StartRetries       *int               `toml:"start_retries" check:"min=-1" for:"program"`
+	BackoffInitial     *duration          `toml:"backoff_initial" for:"program"`
+	BackoffMax         *duration          `toml:"backoff_max" for:"program"`
+	RestartDelay       *duration          `toml:"restart_delay" for:"program"`
+	OnFatal            *OnFatal           `toml:"on_fatal" for:"program"`
 	StopSignal         *signal            `toml:"stop_signal"`
 	StopTimeout        *duration          `toml:"stop_timeout"`
 	KillGroup          *bool              `toml:"kill_group"`
-	DependsOn          *[]string          `toml:"depends_on"`
+	DependsOn          *[]string          `toml:"depends_on" for:"program"`
 	Stdout             *Output            `toml:"stdout" check:"stderronly"`
 	Stderr             *Output            `toml:"stderr"`
 	LogMaxSize         *size              `toml:"log_max_size" check:"positive"`
 	LogMaxFiles        *int               `toml:"log_max_files" check:"min=1"`
-	Timestamps         *bool              `toml:"timestamps"`
+	Timestamps         *bool              `toml:"timestamps" for:"program"`
 	Limits             *limits            `toml:"limits"`
-	Ready              *readyCheck        `toml:"ready"`
-	Health             *healthCheck       `toml:"health"`
-	Type               *programType       `toml:"type"`
-	Watchdog           *duration          `toml:"watchdog"`
+	Ready              *readyCheck        `toml:"ready" for:"program"`
+	Health             *healthCheck       `toml:"health" for:"program"`
+	Type               *programType       `toml:"type" for:"program"`
+	Watchdog           *duration          `toml:"watchdog" for:"program"`
+	Credentials        *map[string]string `toml:"credentials" check:"credentials"`
+	Detach             *bool              `toml:"detach"`
+	Timeout            *duration          `toml:"timeout" for:"job"`
+	MaxConcurrent      *int               `toml:"max_concurrent" check:"min=1,max=1024" for:"job"`
+	QueueMax           *int               `toml:"queue_max" check:"min=0,max=65536" for:"job"`
+	Args               *jobArgs           `toml:"args" for:"job"`
+	KeepRuns           *int               `toml:"keep_runs" check:"min=1,max=10000" for:"job"`
 
-	name   string // the program's name; "" for [defaults]
-	dir    string // absolute folder of the defining file
-	header pos    // the name in the program's table header
+	kind   tableKind // kindProgram, kindJob or kindDefaults
+	name   string    // the program's or job's name; "" for [defaults]
+	dir    string    // absolute folder of the defining file
+	header pos       // the name in the table header
 	src    keySource
 }
 
@@ -85,8 +95,8 @@ func newKeySource() keySource {
 	return keySource{set: map[string]*table{}, bad: map[string]bool{}}
 }
 
-// keyPos returns where key was set for this program: in its own table, in
-// [defaults], or (a built-in default) at the program's header.
+// keyPos returns where key was set for this program or job: in its own
+// table, in [defaults], or (a built-in default) at its header.
 func (p *programFields) keyPos(key string) pos {
 	if t := p.src.set[key]; t != nil {
 		return t.key(key)
@@ -103,14 +113,15 @@ func (p *programFields) valPos(key string, rest ...string) pos {
 	return p.header
 }
 
-// mergeDefaults gives p every key of def that p does not write. command
-// and shell are one choice: a program that writes either takes neither from
-// [defaults].
+// mergeDefaults gives p every key of def that p does not write and that
+// p's kind of table takes (a job takes no program-only key). command and
+// shell are one choice: a program or job that writes either takes neither
+// from [defaults].
 func mergeDefaults(p, def *programFields) {
 	pv, dv := reflect.ValueOf(p).Elem(), reflect.ValueOf(def).Elem()
 	ownsCommand := p.src.set["command"] != nil || p.src.set["shell"] != nil
 	for k, i := range fieldIndex(pv.Type()) {
-		if p.src.set[k] != nil || def.src.set[k] == nil {
+		if p.src.set[k] != nil || def.src.set[k] == nil || !takesKey(p.kind, k) {
 			continue
 		}
 		if (k == "command" || k == "shell") && ownsCommand {
@@ -154,10 +165,7 @@ func (p *programFields) build() *Program {
 	if p.Command != nil && shell == "" {
 		command = cloneSlice(*p.Command)
 	}
-	env := maps.Clone(*p.Environment)
-	if len(env) == 0 {
-		env = nil
-	}
+	env := cloneMap(*p.Environment)
 	var ready, health *Check
 	if p.Ready != nil {
 		ready = p.Ready.build()
@@ -204,7 +212,17 @@ func (p *programFields) build() *Program {
 		Health:             health,
 		Type:               string(*p.Type),
 		Watchdog:           time.Duration(*p.Watchdog),
+		Credentials:        cloneMap(*p.Credentials),
+		Detach:             *p.Detach,
 	}
+}
+
+// cloneMap copies m; an empty m gives nil.
+func cloneMap[K comparable, V any](m map[K]V) map[K]V {
+	if len(m) == 0 {
+		return nil
+	}
+	return maps.Clone(m)
 }
 
 // cloneSlice copies s; an empty s gives nil.

@@ -23,9 +23,10 @@ import (
 // wraps the error of os.ReadFile, so errors.Is(err, fs.ErrNotExist) works.
 //
 // Relative paths under [superd] and in include are taken from path's
-// folder. An included file may hold [program.NAME] tables only; include is
-// not recursive; a file that several patterns match, or the main file
-// itself, is read once. Load is safe to call from several goroutines.
+// folder. An included file may hold [program.NAME] and [job.NAME] tables
+// only; include is not recursive; a file that several patterns match, or
+// the main file itself, is read once. Programs and jobs share one
+// namespace. Load is safe to call from several goroutines.
 func Load(path string) (*Config, error) {
 	return load(path, hostSystem())
 }
@@ -46,8 +47,16 @@ type loader struct {
 	superd   superdFields
 	defaults programFields
 	programs []*programFields
-	defined  map[string]pos // program name → where it was first defined
-	files    []string       // absolute paths, in load order
+	jobs     []*programFields
+	defined  map[string]definition // program or job name → its first definition
+	files    []string              // absolute paths, in load order
+}
+
+// definition is where a name was first defined, and as what. Programs and
+// jobs share one namespace.
+type definition struct {
+	kind tableKind // kindProgram or kindJob
+	at   pos
 }
 
 func load(path string, sys *system) (*Config, error) {
@@ -62,7 +71,7 @@ func load(path string, sys *system) (*Config, error) {
 	l := &loader{
 		superd:   superdFields{src: newKeySource()},
 		defaults: programFields{src: newKeySource()},
-		defined:  map[string]pos{},
+		defined:  map[string]definition{},
 	}
 	l.dec = decoder{errs: &l.errs, sys: sys}
 	main := l.parse(path, abs, data)
@@ -70,11 +79,11 @@ func load(path string, sys *system) (*Config, error) {
 		l.topLevel(main, true)
 		l.includes(main)
 	}
-	for _, p := range l.programs {
+	for _, p := range slices.Concat(l.programs, l.jobs) {
 		mergeDefaults(p, &l.defaults)
 	}
-	fillDefaults(sys, &l.superd, l.programs)
-	for _, p := range l.programs {
+	fillDefaults(sys, &l.superd, l.programs, l.jobs)
+	for _, p := range slices.Concat(l.programs, l.jobs) {
 		l.validateProgram(p)
 	}
 	l.validateDependencies()
@@ -92,6 +101,10 @@ func load(path string, sys *system) (*Config, error) {
 		c.Programs = append(c.Programs, p.build())
 	}
 	slices.SortFunc(c.Programs, func(a, b *Program) int { return cmp.Compare(a.Name, b.Name) })
+	for _, j := range l.jobs {
+		c.Jobs = append(c.Jobs, j.buildJob())
+	}
+	slices.SortFunc(c.Jobs, func(a, b *Job) int { return cmp.Compare(a.Name, b.Name) })
 	return c, nil
 }
 
@@ -165,15 +178,23 @@ func topTables() []string {
 	return []string{"defaults", "job", "program", "superd"}
 }
 
-// topLevel decodes the top-level tables of f, the main file or an included one.
+// topLevel decodes the top-level tables of f, the main file or an included
+// one. Programs and jobs are defined in the order of their headers in f, so
+// that a name defined twice is reported at its second definition.
 func (l *loader) topLevel(f *file, main bool) {
+	type named struct {
+		kind tableKind
+		name string
+		at   pos
+	}
+	var defs []named
 	for _, k := range sortedKeys(f.raw) {
 		v := f.raw[k]
 		m, isTable := v.(map[string]any)
 		switch k {
 		case "superd", "defaults":
 			if !main {
-				l.errs.errorf(f.pos.key(k), "only [program.*] tables are allowed in an included file")
+				l.errs.errorf(f.pos.key(k), "only [program.*] and [job.*] tables are allowed in an included file")
 				continue
 			}
 			if !isTable {
@@ -188,33 +209,28 @@ func (l *loader) topLevel(f *file, main bool) {
 				t.kind = kindDefaults
 				l.dec.decode(t, &l.defaults, &l.defaults.src)
 			}
-		case "program":
+		case "program", "job":
 			if !isTable {
-				l.errs.errorf(f.pos.val(k), "program: expected [program.NAME] tables, got %s", typeName(v))
+				l.errs.errorf(f.pos.val(k), "%s: expected [%s.NAME] tables, got %s", k, k, typeName(v))
 				continue
+			}
+			kind := kindProgram
+			if k == "job" {
+				kind = kindJob
 			}
 			for _, name := range sortedKeys(m) {
-				l.program(f, name, m[name])
+				defs = append(defs, named{kind, name, f.pos.key(k, name)})
 			}
 		default:
-			if msg := tableNotSupportedYet(k); msg != "" {
-				l.refuseTable(f, k, msg)
-				continue
-			}
 			l.unknownTop(f, k, isTable)
 		}
 	}
-}
-
-// refuseTable reports msg at every [k.NAME] table, or at k.
-func (l *loader) refuseTable(f *file, k, msg string) {
-	m, ok := f.raw[k].(map[string]any)
-	if !ok || len(m) == 0 {
-		l.errs.add(f.pos.key(k), msg)
-		return
-	}
-	for _, name := range sortedKeys(m) {
-		l.errs.add(f.pos.key(k, name), msg)
+	slices.SortStableFunc(defs, func(a, b named) int {
+		return cmp.Or(cmp.Compare(a.at.Line, b.at.Line), cmp.Compare(a.at.Col, b.at.Col))
+	})
+	for _, d := range defs {
+		k := kindNoun(d.kind)
+		l.define(f, d.kind, d.name, f.raw[k].(map[string]any)[d.name])
 	}
 }
 
@@ -229,11 +245,17 @@ func (l *loader) unknownTop(f *file, k string, isTable bool) {
 		return
 	}
 	msg := fmt.Sprintf("unknown top-level key %q", k)
+	inProgram := slices.Contains(validKeys(reflect.TypeFor[programFields](), kindProgram), k)
+	inJob := slices.Contains(validKeys(reflect.TypeFor[programFields](), kindJob), k)
 	switch {
 	case slices.Contains(validKeys(reflect.TypeFor[superdFields](), kindSuperd), k):
 		msg += "; it belongs in the [superd] table"
-	case slices.Contains(validKeys(reflect.TypeFor[programFields](), kindProgram), k):
+	case inProgram && inJob:
+		msg += "; it belongs in a [program.NAME], a [job.NAME] or the [defaults] table"
+	case inProgram:
 		msg += "; it belongs in a [program.NAME] or the [defaults] table"
+	case inJob:
+		msg += "; it belongs in a [job.NAME] table"
 	default:
 		if s := suggest(k, topTables()); s != "" {
 			msg += fmt.Sprintf("; did you mean [%s]?", s)
@@ -242,7 +264,7 @@ func (l *loader) unknownTop(f *file, k string, isTable bool) {
 	l.errs.add(f.pos.key(k), msg)
 }
 
-// validName reports whether name is a valid program name (SPEC §2):
+// validName reports whether name is a valid program or job name (SPEC §2):
 // [A-Za-z0-9][A-Za-z0-9_.-]{0,63}.
 func validName(name string) bool {
 	if len(name) == 0 || len(name) > 64 {
@@ -260,30 +282,41 @@ func validName(name string) bool {
 	return true
 }
 
-// program decodes [program.NAME] of f.
-func (l *loader) program(f *file, name string, v any) {
-	header := f.pos.key("program", name)
+// define decodes [program.NAME] or [job.NAME] (as kind says) of f.
+func (l *loader) define(f *file, kind tableKind, name string, v any) {
+	noun := kindNoun(kind)
+	header := f.pos.key(noun, name)
 	m, ok := v.(map[string]any)
 	if !ok {
-		l.errs.errorf(f.pos.val("program", name), "program %q: expected a table [program.%s], got %s",
-			name, keyName([]string{name}), typeName(v))
+		l.errs.errorf(f.pos.val(noun, name), "%s %q: expected a table [%s.%s], got %s",
+			noun, name, noun, keyName([]string{name}), typeName(v))
 		return
 	}
-	p := &programFields{name: name, dir: f.dir, header: header, src: newKeySource()}
+	p := &programFields{kind: kind, name: name, dir: f.dir, header: header, src: newKeySource()}
 	keep := true
-	if !validName(name) {
-		l.errs.errorf(header, "invalid program name %q: a name is 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", name)
+	first, dup := l.defined[name]
+	switch {
+	case !validName(name):
+		l.errs.errorf(header, "invalid %s name %q: a name is 1 to 64 letters, digits, '_', '.' or '-', starting with a letter or digit", noun, name)
 		keep = false
-	} else if first, dup := l.defined[name]; dup {
-		l.errs.errorf(header, "program %q is already defined at %s", name, first)
+	case dup && first.kind == kind:
+		l.errs.errorf(header, "%s %q is already defined at %s", noun, name, first.at)
 		keep = false
-	} else {
-		l.defined[name] = header
+	case dup:
+		l.errs.errorf(header, "%q is already defined as a %s at %s", name, kindNoun(first.kind), first.at)
+		keep = false
+	default:
+		l.defined[name] = definition{kind: kind, at: header}
 	}
-	t := &table{raw: m, path: []string{"program", name}, pos: f.pos, dir: f.dir,
-		name: "[program." + keyName([]string{name}) + "]", kind: kindProgram}
+	t := &table{raw: m, path: []string{noun, name}, pos: f.pos, dir: f.dir,
+		name: "[" + noun + "." + keyName([]string{name}) + "]", kind: kind}
 	l.dec.decode(t, p, &p.src) // even when not kept: report its problems too
-	if keep {
+	if !keep {
+		return
+	}
+	if kind == kindJob {
+		l.jobs = append(l.jobs, p)
+	} else {
 		l.programs = append(l.programs, p)
 	}
 }

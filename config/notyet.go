@@ -2,10 +2,10 @@ package config
 
 import "slices"
 
-// What SPEC §2 defines but superd does not implement yet. Such keys, tables
-// and values are refused with "... is not supported yet", never accepted
-// and ignored. When a feature lands, delete its entry here and add its key
-// to superdFields or programFields.
+// What SPEC §2 defines but superd does not implement yet. Such keys and
+// values are refused with "... is not supported yet", never accepted and
+// ignored. When a feature lands, delete its entry here and add its key to
+// superdFields or programFields.
 
 // tableKind says which kind of table a key is in.
 type tableKind int
@@ -14,6 +14,7 @@ const (
 	kindSuperd   tableKind = iota // [superd]
 	kindDefaults                  // [defaults]
 	kindProgram                   // [program.NAME]
+	kindJob                       // [job.NAME]
 )
 
 // keysNotSupportedYet returns the keys of a kind of table that are refused.
@@ -22,7 +23,9 @@ func keysNotSupportedYet(kind tableKind) []string {
 	case kindSuperd:
 		return nil
 	case kindDefaults, kindProgram:
-		return []string{"credentials", "pidfile", "detach", "cgroup"}
+		return []string{"pidfile", "cgroup"}
+	case kindJob:
+		return []string{"cgroup"} // pidfile is a program key (type = "forking")
 	}
 	return nil
 }
@@ -30,15 +33,6 @@ func keysNotSupportedYet(kind tableKind) []string {
 // keyNotSupportedYet reports whether key is refused in a kind of table.
 func keyNotSupportedYet(kind tableKind, key string) bool {
 	return slices.Contains(keysNotSupportedYet(kind), key)
-}
-
-// tableNotSupportedYet returns the message for a top-level table that is
-// refused, or "".
-func tableNotSupportedYet(name string) string {
-	if name == "job" {
-		return "jobs are not supported yet"
-	}
-	return ""
 }
 
 // valueNotSupportedYet reports whether value is refused for key.

@@ -7,16 +7,25 @@ import (
 	"time"
 )
 
-// validateProgram checks what involves more than one key of a program, once
-// [defaults] and the built-in defaults are in. Each problem is reported
-// where the key was written, in the program's table or in [defaults].
+// validateProgram checks what involves more than one key of a program or a
+// job, once [defaults] and the built-in defaults are in. Each problem is
+// reported where the key was written, in the program's or job's table or in
+// [defaults].
 func (l *loader) validateProgram(p *programFields) {
 	hasCommand, hasShell := p.src.set["command"] != nil, p.src.set["shell"] != nil
 	switch {
 	case hasCommand && hasShell:
 		l.errs.errorf(p.keyPos("shell"), "command and shell are exclusive; set one of them")
 	case !hasCommand && !hasShell:
-		l.errs.errorf(p.header, "program %q needs a command or a shell", p.name)
+		l.errs.errorf(p.header, "%s %q needs a command or a shell", kindNoun(p.kind), p.name)
+	}
+	l.validateDetach(p)
+	if p.kind == kindJob {
+		// With a shell, appended arguments would reach /bin/sh as $0, $1, ...
+		if !p.src.bad["args"] && *p.Args == ArgsAppend && hasShell && !hasCommand {
+			l.errs.errorf(p.keyPos("args"), `args = "append" needs command, not shell: the arguments would go to /bin/sh`)
+		}
+		return
 	}
 	if !p.src.bad["backoff_initial"] && !p.src.bad["backoff_max"] && *p.BackoffInitial > *p.BackoffMax {
 		at := "backoff_initial"
@@ -28,6 +37,28 @@ func (l *loader) validateProgram(p *programFields) {
 	}
 	if !p.src.bad["type"] && !p.src.bad["watchdog"] && *p.Watchdog > 0 && *p.Type != TypeNotify {
 		l.errs.errorf(p.keyPos("watchdog"), `watchdog needs type = "notify"`)
+	}
+}
+
+// validateDetach checks that a detached program or job writes its output
+// to files or nowhere: a detached process's output goes straight to its
+// file, not through superd, so it cannot be inherited, prefixed with
+// timestamps or matched by a ready log check.
+func (l *loader) validateDetach(p *programFields) {
+	if p.src.bad["detach"] || !*p.Detach {
+		return
+	}
+	if (!p.src.bad["stdout"] && *p.Stdout == OutputInherit) || (!p.src.bad["stderr"] && *p.Stderr == OutputInherit) {
+		l.errs.errorf(p.keyPos("detach"), `detach needs stdout and stderr to be "file" or "null"`)
+	}
+	if p.kind == kindJob {
+		return
+	}
+	if !p.src.bad["timestamps"] && *p.Timestamps {
+		l.errs.errorf(p.keyPos("timestamps"), "timestamps cannot be used with detach: a detached process writes straight to its file")
+	}
+	if !p.src.bad["ready"] && p.Ready != nil && p.Ready.Log != nil {
+		l.errs.errorf(p.valPos("ready", "log"), "ready.log cannot be used with detach: a detached process's output does not pass through superd")
 	}
 }
 

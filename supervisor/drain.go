@@ -55,6 +55,7 @@ func (s *Supervisor) beginDrain(now time.Time, why string) {
 		s.onDrain()
 	}
 	s.advanceDrain(now)
+	s.drainRuns(now)
 	s.notify()
 }
 
@@ -65,7 +66,7 @@ func (s *Supervisor) advanceDrain(now time.Time) bool {
 	moved := false
 	var holding []string
 	for _, in := range s.all {
-		if in.down() {
+		if !in.holdsDrain() {
 			continue
 		}
 		if in.state != apitype.StateStopping {
@@ -96,7 +97,7 @@ func (s *Supervisor) advanceDrain(now time.Time) bool {
 func (s *Supervisor) liveDependents(name string) []string {
 	var out []string
 	for _, in := range s.all {
-		if in.down() {
+		if !in.holdsDrain() {
 			continue
 		}
 		for _, d := range in.prog.DependsOn {
@@ -114,7 +115,7 @@ func (s *Supervisor) liveDependents(name string) []string {
 func (s *Supervisor) killAll(now time.Time) {
 	s.killedAll = true
 	for _, in := range s.all {
-		if in.down() {
+		if !in.holdsDrain() {
 			continue
 		}
 		if in.state != apitype.StateStopping {

@@ -57,10 +57,13 @@ type instance struct {
 	healthy      bool           // the last `failures` health checks did not all fail
 	healthFails  int            // health checks failed in a row
 	probeAt      time.Time      // the loop's next ready or health probe; zero: none
-	probing      bool           // a probe is in flight (never more than one)
+	probing      int            // pid whose probe is in flight (never more than one per process); 0: none
 	probeErr     string         // the last failed ready probe, for the message
 	stopWatch    func()         // ends a log-ready watch; nil when none runs
 	notify       *notify.Socket // type = "notify": its NOTIFY_SOCKET, once made
+	adopted      bool           // a detached process re-adopted after a restart of superd
+	spawnQueued  bool           // starting: waits in the loop's spawn queue
+	pidfd        int            // adopted: its pidfd (signals, exit); 0: none
 	mainPid      int            // MAINPID= of a notify program (one of its group)
 	notifyStatus string         // the last STATUS= of a notify program
 	operStop     bool           // stopped by an operator; remembered across restarts
@@ -72,6 +75,15 @@ func newInstance(p *config.Program, index int, out *output) *instance {
 		name = p.Name + ":" + strconv.Itoa(index)
 	}
 	return &instance{name: name, index: index, prog: p, out: out, state: apitype.StateStopped, healthy: true}
+}
+
+// holdsDrain reports whether a drain must wait for in: it is live, and not
+// a detached process (those keep running when superd exits).
+func (in *instance) holdsDrain() bool {
+	if in.down() {
+		return false
+	}
+	return !in.prog.Detach || in.pid == 0 || in.state == apitype.StateStopping
 }
 
 // down reports whether the instance has no process and none is coming.

@@ -14,11 +14,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/superd/superd/config"
 	"github.com/superd/superd/ipc/apitype"
@@ -40,9 +43,10 @@ type Spawner interface {
 // ExitStatus is how process Pid ended: Code is its exit code, or -1 when
 // Signal killed it.
 type ExitStatus struct {
-	Pid    int
-	Code   int
-	Signal syscall.Signal
+	Pid     int
+	Unknown bool // a re-adopted process: superd could not learn its status
+	Code    int
+	Signal  syscall.Signal
 }
 
 // spawnReq is what a Spawner needs to start one instance.
@@ -52,7 +56,10 @@ type spawnReq struct {
 	prog         *config.Program
 	out          *output
 	socket       string
-	notifySocket string // NOTIFY_SOCKET of a type = "notify" program
+	notifySocket string   // NOTIFY_SOCKET of a type = "notify" program
+	args         []string // a job run's extra argv
+	logPath      string   // a job run's output file
+	credDir      string   // where credentials are copied ($CREDENTIALS_DIRECTORY)
 }
 
 type exitMsg struct {
@@ -86,6 +93,7 @@ type Supervisor struct {
 	ops        chan func()      // closures run on the loop; unbuffered
 	probeRes   chan probeResult // probe results; unbuffered
 	notifyMsgs chan notifyMsg   // sd_notify messages of type = "notify" programs; unbuffered
+	runExits   chan runExit     // exits of job runs; unbuffered
 	probes     sync.WaitGroup   // probe goroutines
 	runCtx     context.Context  // ends probes when Run returns
 	exits      chan exitMsg     // exits from the spawner; unbuffered
@@ -103,6 +111,12 @@ type Supervisor struct {
 	fatalExit bool
 	changed   chan struct{} // closed and replaced after every change
 	subs      map[chan apitype.Event]struct{}
+	jobs      map[string]*job
+	runIDs    map[string]int // last run number per job
+	wakeR     *os.File       // closed-on-exit pipe that ends pidfd watchers
+	spawnQ    []*instance    // instances to fork, in order
+	kick      chan struct{}  // size 1: more of spawnQ is waiting
+	wakeW     *os.File
 	rnd       *rand.Rand
 	timer     *time.Timer
 }
@@ -124,6 +138,9 @@ func New(opts Options) *Supervisor {
 		ops:        make(chan func()),
 		probeRes:   make(chan probeResult),
 		notifyMsgs: make(chan notifyMsg),
+		runExits:   make(chan runExit),
+		kick:       make(chan struct{}, 1),
+		jobs:       make(map[string]*job),
 		runCtx:     context.Background(),
 		exits:      make(chan exitMsg),
 		done:       make(chan struct{}),
@@ -141,6 +158,9 @@ func New(opts Options) *Supervisor {
 	}
 	for _, p := range opts.Config.Programs {
 		s.newProgram(p, nil)
+	}
+	for _, j := range opts.Config.Jobs {
+		s.jobs[j.Name] = s.newJob(j)
 	}
 	s.reindex()
 	return s
@@ -172,14 +192,22 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.runCtx = runCtx
 	defer func() {
 		stopProbes()
+		if s.wakeW != nil {
+			s.wakeW.Close() // ends the pidfd watchers
+		}
 		s.probes.Wait()
+		if s.wakeR != nil {
+			s.wakeR.Close()
+		}
 	}()
 	s.timer = time.NewTimer(time.Hour)
 	s.timer.Stop()
 	defer s.timer.Stop()
 
 	s.offline = s.loadOffline()
+	s.loadRunIDs()
 	now := time.Now()
+	s.adopt(now)
 	for _, in := range s.all {
 		if s.offline[in.name] {
 			in.operStop = true
@@ -192,6 +220,7 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 	}
 	s.settle(now)
+	s.spawnSome(time.Now())
 	s.checkSettled()
 	s.resetTimer(time.Now())
 
@@ -206,6 +235,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			s.onProbe(r, time.Now())
 		case m := <-s.notifyMsgs:
 			s.onNotify(m, time.Now())
+		case m := <-s.runExits:
+			s.onRunExit(m, time.Now())
+		case <-s.kick:
 		case <-s.timer.C:
 			s.onTimer(time.Now())
 		case <-ctxDone:
@@ -214,8 +246,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		}
 		now := time.Now()
 		s.settle(now)
+		s.spawnSome(now)
 		s.checkSettled()
-		if s.draining && s.allDown() {
+		if s.draining && s.allDown() && !s.drainRuns(now) {
 			s.logger.Info("drain complete")
 			if s.fatalExit {
 				return ErrFatalShutdown
@@ -223,6 +256,34 @@ func (s *Supervisor) Run(ctx context.Context) error {
 			return nil
 		}
 		s.resetTimer(now)
+	}
+}
+
+// spawnSome forks up to max_parallel_starts queued instances, and kicks the
+// loop if more wait.
+func (s *Supervisor) spawnSome(now time.Time) {
+	batch := max(s.cfg.Superd.MaxParallelStarts, 1)
+	for len(s.spawnQ) > 0 && batch > 0 {
+		in := s.spawnQ[0]
+		s.spawnQ = s.spawnQ[1:]
+		if !in.spawnQueued {
+			continue
+		}
+		in.spawnQueued = false
+		if in.state != apitype.StateStarting || in.pending || in.pid != 0 || s.draining {
+			continue
+		}
+		s.spawn(in, now)
+		s.settle(now)
+		batch--
+	}
+	if len(s.spawnQ) > 0 {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	} else {
+		s.spawnQ = nil
 	}
 }
 
@@ -287,9 +348,21 @@ func (s *Supervisor) apply(in *instance, ev event, now time.Time) {
 func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
 	switch e.kind {
 	case efSpawn:
-		s.spawn(in, now)
+		// Queued: the loop forks at most max_parallel_starts instances
+		// between two looks at its other channels, so a start of 500
+		// programs never keeps the control API waiting.
+		if !in.spawnQueued {
+			in.spawnQueued = true
+			s.spawnQ = append(s.spawnQ, in)
+		}
 	case efSignal:
 		if e.pid <= 0 {
+			return
+		}
+		if in.adopted && !e.group {
+			if err := signalAdopted(in.pidfd, e.sig); err != nil {
+				s.logger.Warn("signal", "instance", in.name, "pid", e.pid, "signal", signalName(e.sig), "err", err)
+			}
 			return
 		}
 		if err := s.spawner.Signal(e.pid, e.sig, e.group); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -318,7 +391,7 @@ func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
 }
 
 func (s *Supervisor) spawn(in *instance, now time.Time) {
-	req := spawnReq{name: in.name, index: in.index, prog: in.prog, out: in.out, socket: s.cfg.Superd.Socket}
+	req := spawnReq{name: in.name, index: in.index, prog: in.prog, out: in.out, socket: s.cfg.Superd.Socket, credDir: s.credDir(in.name)}
 	var watch <-chan []byte
 	stopWatch := func() {}
 	if r := in.prog.Ready; r != nil && r.Log != nil {
@@ -349,12 +422,27 @@ func (s *Supervisor) spawn(in *instance, now time.Time) {
 	if watch != nil {
 		s.watchLog(in, pid, watch, stopWatch)
 	}
+	if in.prog.Detach {
+		s.recordPid(in.name, pid)
+	}
 	s.apply(in, event{kind: evSpawned, pid: pid}, now)
 }
 
 func (s *Supervisor) onExit(m exitMsg, now time.Time) {
 	in := m.in
-	ev := event{kind: evExit, pid: m.st.Pid, code: m.st.Code, sig: m.st.Signal}
+	ev := event{kind: evExit, pid: m.st.Pid, code: m.st.Code, sig: m.st.Signal, unknown: m.st.Unknown}
+	if m.st.Pid == in.pid {
+		if in.prog.Detach {
+			s.forgetPid(in.name)
+		}
+		if in.pidfd > 0 {
+			unix.Close(in.pidfd)
+			in.pidfd, in.adopted = 0, false
+		}
+		if len(in.prog.Credentials) > 0 {
+			os.RemoveAll(s.credDir(in.name))
+		}
+	}
 	if in.pgid > 0 {
 		ev.groupAlive = s.spawner.GroupAlive(in.pgid)
 	}
@@ -379,6 +467,7 @@ func (s *Supervisor) onTimer(now time.Time) {
 		s.apply(in, ev, now)
 	}
 	s.launchProbes(now)
+	s.onRunTimers(now)
 }
 
 // resetTimer sets the loop's one timer to the earliest deadline, or stops
@@ -392,6 +481,9 @@ func (s *Supervisor) resetTimer(now time.Time) {
 		if !in.probeAt.IsZero() && (next.IsZero() || in.probeAt.Before(next)) {
 			next = in.probeAt
 		}
+	}
+	if d := s.nextRunDeadline(); !d.IsZero() && (next.IsZero() || d.Before(next)) {
+		next = d
 	}
 	if s.draining && !s.killedAll && !s.drainEnd.IsZero() && (next.IsZero() || s.drainEnd.Before(next)) {
 		next = s.drainEnd
@@ -458,9 +550,10 @@ func (s *Supervisor) depsState(in *instance) (ready bool, failed string) {
 	return ready, ""
 }
 
+// allDown reports whether nothing holds the drain any more.
 func (s *Supervisor) allDown() bool {
 	for _, in := range s.all {
-		if !in.down() {
+		if in.holdsDrain() {
 			return false
 		}
 	}

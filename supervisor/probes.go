@@ -13,7 +13,9 @@ import (
 
 // Readiness and health checks never run on the loop goroutine and never pile
 // up: the loop keeps, per instance, the time of the next probe (probeAt,
-// part of its one timer) and whether one is in flight (probing). A probe
+// part of its one timer) and for which process one is in flight (probing:
+// a probe of a process that has since exited does not hold back the probes
+// of its replacement). A probe
 // runs in a goroutine of its own and posts its result back; results for a
 // process that is gone are dropped.
 
@@ -46,11 +48,11 @@ func (s *Supervisor) scheduleProbes(in *instance, now time.Time) {
 	p := in.prog
 	switch {
 	case in.state == apitype.StateStarting && in.pid > 0 && !in.readyOK && p.Ready != nil && p.Ready.Log == nil:
-		if in.probeAt.IsZero() && !in.probing {
+		if in.probeAt.IsZero() && in.probing != in.pid {
 			in.probeAt = now
 		}
 	case in.state == apitype.StateRunning && p.Health != nil:
-		if in.probeAt.IsZero() && !in.probing {
+		if in.probeAt.IsZero() && in.probing != in.pid {
 			in.probeAt = now.Add(p.Health.Interval)
 		}
 	default:
@@ -65,11 +67,11 @@ func (s *Supervisor) scheduleProbes(in *instance, now time.Time) {
 // launchProbes starts every probe that is due.
 func (s *Supervisor) launchProbes(now time.Time) {
 	for _, in := range s.all {
-		if in.probeAt.IsZero() || now.Before(in.probeAt) || in.probing {
+		if in.probeAt.IsZero() || now.Before(in.probeAt) || in.probing == in.pid {
 			continue
 		}
 		in.probeAt = time.Time{}
-		in.probing = true
+		in.probing = in.pid
 		c, bound, health := in.prog.Ready, readyAttempt, false
 		if in.state == apitype.StateRunning {
 			c, bound, health = in.prog.Health, in.prog.Health.Timeout, true
@@ -110,7 +112,9 @@ func (s *Supervisor) probe(ctx context.Context, c *config.Check, dir string) err
 // onProbe takes a probe's result on the loop.
 func (s *Supervisor) onProbe(r probeResult, now time.Time) {
 	in := r.in
-	in.probing = false
+	if in.probing == r.pid {
+		in.probing = 0
+	}
 	if r.pid != in.pid || in.pid == 0 {
 		s.scheduleProbes(in, now)
 		return

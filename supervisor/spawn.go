@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -67,6 +68,15 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 	if err != nil {
 		return 0, err
 	}
+	if len(p.Credentials) > 0 {
+		if err := copyCredentials(req.credDir, p.Credentials, cred); err != nil {
+			return 0, err
+		}
+		env = append(env, "CREDENTIALS_DIRECTORY="+req.credDir)
+	}
+	if p.Detach {
+		return sp.spawnDetached(req, env, cred, exited)
+	}
 	stdin, err := os.Open(os.DevNull)
 	if err != nil {
 		return 0, fmt.Errorf("open %s: %w", os.DevNull, err)
@@ -118,7 +128,7 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 		limits = append(limits, reaper.Rlimit{Resource: l.Resource, Soft: l.Soft, Hard: l.Hard})
 	}
 	pid, err := sp.reaper.Start(reaper.Spec{
-		Argv:       p.Argv(),
+		Argv:       append(slices.Clone(p.Argv()), req.args...),
 		Env:        env,
 		Dir:        p.Directory,
 		Files:      []*os.File{stdin, stdout, stderr},
@@ -335,4 +345,109 @@ func (sp *ProcSpawner) Probe(ctx context.Context, c *config.Check, dir string) e
 		return probe.Exec(ctx, sp.reaper, c.Exec, sp.environ, dir)
 	}
 	return fmt.Errorf("empty check")
+}
+
+// spawnDetached starts a detached child: its own session, no Pdeathsig, its
+// output straight into its files (no pipe through superd), so it keeps
+// running, and writing, when superd exits or dies.
+func (sp *ProcSpawner) spawnDetached(req spawnReq, env []string, cred *syscall.Credential, exited func(ExitStatus)) (int, error) {
+	p := req.prog
+	open := func(o config.Output, stderr bool) (*os.File, error) {
+		path := req.logPath
+		if path == "" || stderr {
+			path = sp.outputs.filePath(req.name, stderr)
+		}
+		if o == config.OutputNull {
+			path = os.DevNull
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("detached output: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("detached output: %w", err)
+		}
+		return f, nil
+	}
+	stdin, err := os.Open(os.DevNull)
+	if err != nil {
+		return 0, err
+	}
+	defer stdin.Close()
+	stdout, err := open(p.Stdout, false)
+	if err != nil {
+		return 0, err
+	}
+	defer stdout.Close()
+	stderr := stdout
+	if p.Stderr != config.OutputStdout {
+		if stderr, err = open(p.Stderr, true); err != nil {
+			return 0, err
+		}
+		defer stderr.Close()
+	}
+	var limits []reaper.Rlimit
+	for _, l := range p.Limits {
+		limits = append(limits, reaper.Rlimit{Resource: l.Resource, Soft: l.Soft, Hard: l.Hard})
+	}
+	return sp.reaper.Start(reaper.Spec{
+		Argv:       append(slices.Clone(p.Argv()), req.args...),
+		Env:        env,
+		Dir:        p.Directory,
+		Files:      []*os.File{stdin, stdout, stderr},
+		Credential: cred,
+		Umask:      p.Umask,
+		Rlimits:    limits,
+		Detach:     true,
+	}, func(e reaper.Exit) {
+		st := ExitStatus{Pid: e.Pid, Code: e.Code()}
+		if e.Status.Signaled() {
+			st.Signal = e.Status.Signal()
+		}
+		exited(st)
+	})
+}
+
+// copyCredentials copies each named credential file into dir (0500, files
+// 0400), owned by the child's user, at every start. The secret goes nowhere
+// else: not into the environment, argv or superd's logs.
+func copyCredentials(dir string, creds map[string]string, cred *syscall.Credential) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o711); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	os.RemoveAll(dir)
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return fmt.Errorf("credentials: %w", err)
+	}
+	uid, gid := os.Getuid(), os.Getgid()
+	if cred != nil {
+		uid, gid = int(cred.Uid), int(cred.Gid)
+	}
+	names := make([]string, 0, len(creds))
+	for n := range creds {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		b, err := os.ReadFile(creds[n])
+		if err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("credential %s: %w", n, err)
+		}
+		dst := filepath.Join(dir, n)
+		if err := os.WriteFile(dst, b, 0o400); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("credential %s: %w", n, err)
+		}
+		clear(b)
+		if err := os.Chown(dst, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("credential %s: %w", n, err)
+		}
+	}
+	if err := os.Chown(dir, uid, gid); err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("credentials: %w", err)
+	}
+	return os.Chmod(dir, 0o500)
 }

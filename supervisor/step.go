@@ -46,6 +46,7 @@ type event struct {
 	draining   bool           // superd is draining: nothing is (re)started
 	jitter     float64        // in [-1, 1): varies backoff delays by up to ±20%
 	reason     string         // evDepFailed: which dependency
+	unknown    bool           // evExit of a re-adopted process: status unknown
 }
 
 // effectKind is something the loop must do for step.
@@ -101,6 +102,7 @@ const groupPoll = 10 * time.Millisecond
 //	stopping, timer (leaderGone)  -> stopped when the group is empty, else poll again
 //	stopping, kill                -> stopping (SIGKILL to the group now)
 //	stopping, start|restart       -> stopping (then start)
+//	stopping, stop                -> stopping (cancels a pending restart or backoff)
 //
 // Every other pair changes nothing.
 func step(in *instance, ev event, now time.Time) []effect {
@@ -242,6 +244,7 @@ func step(in *instance, ev event, now time.Time) []effect {
 				return nil
 			}
 			recordExit(in, ev)
+			in.deadline = time.Time{} // no watchdog for a process that is gone
 			var eff []effect
 			if ev.groupAlive && p.KillGroup {
 				// Whatever the leader left in its group dies with it.
@@ -378,6 +381,12 @@ func step(in *instance, ev event, now time.Time) []effect {
 			}
 			// Stopping -> Stopping (then start)
 			in.thenStart = true
+			in.failReason = ""
+			return nil
+		case evStop:
+			// Stopping -> Stopping (an explicit stop cancels a pending restart or backoff)
+			in.thenStart = false
+			in.failReason = ""
 			return nil
 		}
 	}
@@ -448,6 +457,7 @@ func stopped(in *instance, now time.Time, ev event) []effect {
 	if in.thenStart && !ev.draining {
 		// ... -> Starting (restart)
 		in.thenStart = false
+		in.failReason = ""
 		in.state = apitype.StateStarting
 		in.failures = 0
 		in.message = ""
@@ -556,6 +566,10 @@ func wantsRestart(p *config.Program, ev event) bool {
 }
 
 func recordExit(in *instance, ev event) {
+	if ev.unknown {
+		in.exitCode, in.exitSig = nil, nil
+		return
+	}
 	if ev.sig != 0 {
 		name := signalName(ev.sig)
 		in.exitSig, in.exitCode = &name, nil
@@ -566,6 +580,9 @@ func recordExit(in *instance, ev event) {
 }
 
 func exitText(ev event) string {
+	if ev.unknown {
+		return "exited (re-adopted process: status unknown)"
+	}
 	if ev.sig != 0 {
 		return "killed by " + signalName(ev.sig)
 	}

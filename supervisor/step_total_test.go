@@ -46,6 +46,14 @@ var variants = map[apitype.State][]variant{
 		{name: "waitDeps", prog: []func(*config.Program){dependsOn("db")}, in: setWaitingDeps},
 		{name: "spawning", in: setState(apitype.StateStarting)},
 		{name: "spawning,start_seconds=0", prog: []func(*config.Program){startSeconds(0)}, in: setState(apitype.StateStarting)},
+		{name: "spawned,ready", prog: []func(*config.Program){readyTCP(30 * time.Second)}, in: setAwaitingReady(30 * time.Second)},
+		{name: "spawned,ready,up", prog: []func(*config.Program){readyTCP(30 * time.Second)}, in: setUpAwaitingReady(30 * time.Second)},
+		{name: "spawned,ready,retries=0", prog: []func(*config.Program){readyTCP(30 * time.Second), startRetries(0)}, in: setUpAwaitingReady(30 * time.Second)},
+		{name: "spawned,ready=ok", prog: []func(*config.Program){readyTCP(30 * time.Second)},
+			in: setAll(setAwaitingReady(30*time.Second), func(in *instance) { in.readyOK = true })},
+		{name: "spawned,notify,watchdog", prog: []func(*config.Program){notifyType(5 * time.Second)}, in: setAwaitingReady(90 * time.Second)},
+		{name: "spawning,ready", prog: []func(*config.Program){readyTCP(30 * time.Second)}, in: setState(apitype.StateStarting)},
+		{name: "spawning,notify,watchdog,start_seconds=0", prog: []func(*config.Program){notifyType(5 * time.Second), startSeconds(0)}, in: setState(apitype.StateStarting)},
 	},
 	apitype.StateRunning: {
 		{name: "plain", in: setRunning},
@@ -54,6 +62,11 @@ var variants = map[apitype.State][]variant{
 		{name: "restart_delay", prog: []func(*config.Program){restartDelay(2 * time.Second)}, in: setRunning},
 		{name: "deps", prog: []func(*config.Program){dependsOn("db")}, in: setRunning},
 		{name: "kill_group=false", prog: []func(*config.Program){noKillGroup}, in: setRunning},
+		{name: "health", prog: []func(*config.Program){healthTCP(3)}, in: setAll(setRunning, setHealthFails(2))},
+		{name: "health,failures=1", prog: []func(*config.Program){healthTCP(1)}, in: setRunning},
+		{name: "notify,watchdog", prog: []func(*config.Program){notifyType(5 * time.Second)}, in: setRunningWatchdog},
+		{name: "notify,watchdog,never", prog: []func(*config.Program){notifyType(5 * time.Second), restartPolicy(config.RestartNever)}, in: setRunningWatchdog},
+		{name: "notify,watchdog,health", prog: []func(*config.Program){notifyType(5 * time.Second), healthTCP(1)}, in: setRunningWatchdog},
 	},
 	apitype.StateBackoff: {
 		{name: "failures=1", in: setBackoff(1)},
@@ -67,6 +80,12 @@ var variants = map[apitype.State][]variant{
 		{name: "killed", in: setKilled},
 		{name: "killed,leaderGone", in: setAll(setLeaderGone, func(in *instance) { in.killed = true })},
 		{name: "kill_group=false", prog: []func(*config.Program){noKillGroup}, in: setStopping},
+		{name: "notReady", prog: []func(*config.Program){readyTCP(30 * time.Second)}, in: setNotReadyStop},
+		{name: "notReady,failures=3", prog: []func(*config.Program){readyTCP(30 * time.Second)}, in: setAll(setNotReadyStop, setFailures(3))},
+		{name: "notReady,leaderGone", prog: []func(*config.Program){readyTCP(30 * time.Second)},
+			in: setAll(setNotReadyStop, func(in *instance) { in.pid, in.leaderGone = 0, true; in.deadline = t0.Add(time.Second) })},
+		{name: "unhealthy,thenStart", prog: []func(*config.Program){healthTCP(1)},
+			in: setAll(setStopping, setThenStart, func(in *instance) { in.healthy = false })},
 	},
 }
 
@@ -121,6 +140,10 @@ func checkTotal(t *testing.T, name string, st apitype.State, v variant, k eventK
 		}
 	case evDepFailed:
 		ev.reason = "db"
+	case evReady, evWatchdog, evHealthOK:
+		ev.pid = in.pid
+	case evHealthFail:
+		ev.pid, ev.reason = in.pid, refused
 	}
 	var eff []effect
 	func() {
@@ -138,7 +161,13 @@ func checkTotal(t *testing.T, name string, st apitype.State, v variant, k eventK
 	// evSpawned and evSpawnErr answer a spawn effect, so they only come
 	// to an instance that is starting with no process and none pending;
 	// for other instances, not panicking is enough.
-	if (k == evSpawned || k == evSpawnErr) && (st != apitype.StateStarting || v.name != "spawning" && !strings.HasPrefix(v.name, "spawning,")) {
+	spawning := st == apitype.StateStarting && (v.name == "spawning" || strings.HasPrefix(v.name, "spawning,"))
+	if (k == evSpawned || k == evSpawnErr) && !spawning {
+		return
+	}
+	// And a spawning instance gets that answer before the loop looks at
+	// any timer (it has no deadline).
+	if k == evTimer && spawning {
 		return
 	}
 	p := in.prog
@@ -153,8 +182,12 @@ func checkTotal(t *testing.T, name string, st apitype.State, v variant, k eventK
 			need = !drain // restart_delay; while draining it waits for the drain's stop
 			may = drain
 		case in.pid != 0:
-			need = p.StartSeconds > 0 // start_seconds
+			// start_seconds, or the ready timeout
+			need = (p.StartSeconds > 0 && !in.upOK) || (needsReady(p) && !in.readyOK)
 		}
+	case apitype.StateRunning:
+		need = p.Watchdog > 0 && !drain // the watchdog
+		may = drain
 	case apitype.StateBackoff:
 		need = !drain
 		may = drain

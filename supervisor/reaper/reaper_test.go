@@ -128,15 +128,23 @@ func TestOrphansReaped(t *testing.T) {
 	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
 	r := startReaper(t)
 	done := make(chan Exit, 1)
-	// The shell starts 200 background sleeps that outlive it, then exits:
-	// they are reparented to this process and must be reaped here.
+	// The shell starts 200 background readers of a pipe and exits: they are
+	// reparented to this process. They end only when the test closes the
+	// pipe, after the shell is gone, so every one of them is an orphan.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close()
 	const n = 200
-	script := "i=0; while [ $i -lt " + strconv.Itoa(n) + " ]; do sleep 0.2 & i=$((i+1)); done; exit 0"
-	_, err := r.Start(Spec{Argv: []string{"/bin/sh", "-c", script}, Umask: -1}, func(e Exit) { done <- e })
+	script := "i=0; while [ $i -lt " + strconv.Itoa(n) + " ]; do head -c1 <&3 >/dev/null & i=$((i+1)); done; exit 0"
+	_, err = r.Start(Spec{Argv: []string{"/bin/sh", "-c", script}, Files: []*os.File{nil, nil, nil, pr}, Umask: -1}, func(e Exit) { done <- e })
+	pr.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-done
+	pw.Close() // every reader gets EOF and exits
 	deadline := time.Now().Add(30 * time.Second)
 	for r.Orphans() < n {
 		if time.Now().After(deadline) {

@@ -1,0 +1,167 @@
+// Package pidfile reads and writes the records of detached processes: a
+// conventional pidfile NAME.pid (the pid alone, with a newline) and, beside
+// it, NAME.start with the process's start time from /proc/PID/stat, so a
+// recycled pid is never mistaken for the process. Files are written
+// atomically (temporary file, fsync, rename). A pidfile is never trusted
+// blindly: Read refuses non-numbers, pids <= 1, and files another user could
+// have written.
+package pidfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Record is one recorded process, as List found it.
+type Record struct {
+	Name    string    // the file name without .pid
+	Pid     int       // valid when Err is nil
+	Started time.Time // when the record was written
+	Alive   bool      // the pid runs and is the same process (start time matches)
+	Err     error     // why the record was refused
+}
+
+// Write records pid as dir/NAME.pid and its start time as dir/NAME.start.
+func Write(dir, name string, pid int) error {
+	st, err := StartTime(pid)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pidfile: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(dir, name+".start"), strconv.FormatUint(st, 10)+"\n"); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(dir, name+".pid"), strconv.Itoa(pid)+"\n")
+}
+
+// Remove deletes the record NAME in dir.
+func Remove(dir, name string) {
+	os.Remove(filepath.Join(dir, name+".pid"))
+	os.Remove(filepath.Join(dir, name+".start"))
+}
+
+// List returns every record in dir.
+func List(dir string) ([]Record, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []Record
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".pid")
+		if !ok {
+			continue
+		}
+		rec := Record{Name: name}
+		rec.Pid, rec.Err = Read(filepath.Join(dir, e.Name()))
+		if rec.Err == nil {
+			rec.Alive, rec.Started, rec.Err = sameProcess(filepath.Join(dir, name+".start"), rec.Pid)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func sameProcess(startFile string, pid int) (bool, time.Time, error) {
+	b, err := os.ReadFile(startFile)
+	if err != nil {
+		return false, time.Time{}, fmt.Errorf("start time record: %w", err)
+	}
+	fi, _ := os.Stat(startFile)
+	var started time.Time
+	if fi != nil {
+		started = fi.ModTime()
+	}
+	want, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return false, started, fmt.Errorf("start time record %s: not a number", startFile)
+	}
+	got, err := StartTime(pid)
+	if err != nil {
+		return false, started, nil // gone
+	}
+	return got == want, started, nil
+}
+
+// Read reads a conventional pidfile: one decimal pid > 1, in a file that
+// only its owner (root or superd's user) may write.
+func Read(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return 0, fmt.Errorf("pidfile %s is writable by others (mode %04o)", path, fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+		return 0, fmt.Errorf("pidfile %s belongs to uid %d, not root or superd's user", path, st.Uid)
+	}
+	b := make([]byte, 64)
+	n, _ := f.Read(b)
+	s := strings.TrimSpace(string(b[:n]))
+	pid, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, fmt.Errorf("pidfile %s: %q is not a pid", path, s)
+	}
+	if pid <= 1 {
+		return 0, fmt.Errorf("pidfile %s: pid %d refused", path, pid)
+	}
+	return pid, nil
+}
+
+// StartTime is the start time of pid in clock ticks since boot, field 22 of
+// /proc/PID/stat.
+func StartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("start time of %d: %w", pid, err)
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, errors.New("start time: malformed /proc stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, errors.New("start time: short /proc stat")
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+func writeAtomic(path, content string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return fmt.Errorf("pidfile: %w", err)
+	}
+	_, err = tmp.WriteString(content)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("pidfile %s: %w", path, err)
+	}
+	return nil
+}
