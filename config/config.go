@@ -100,6 +100,7 @@ const (
 	OutputFile    Output = "file"
 	OutputInherit Output = "inherit"
 	OutputNull    Output = "null"
+	OutputJournal Output = "journal" // journald, SYSLOG_IDENTIFIER = the instance name
 	OutputStdout  Output = "stdout"
 )
 

@@ -38,8 +38,6 @@ func keyNotSupportedYet(kind tableKind, key string) bool {
 // valueNotSupportedYet reports whether value is refused for key.
 func valueNotSupportedYet(key, value string) bool {
 	switch key {
-	case "stdout", "stderr":
-		return value == "journal"
 	case "type":
 		return value == "forking"
 	}

@@ -48,7 +48,8 @@ func (l *loader) validateDetach(p *programFields) {
 	if p.src.bad["detach"] || !*p.Detach {
 		return
 	}
-	if (!p.src.bad["stdout"] && *p.Stdout == OutputInherit) || (!p.src.bad["stderr"] && *p.Stderr == OutputInherit) {
+	through := func(o Output) bool { return o == OutputInherit || o == OutputJournal }
+	if (!p.src.bad["stdout"] && through(*p.Stdout)) || (!p.src.bad["stderr"] && through(*p.Stderr)) {
 		l.errs.errorf(p.keyPos("detach"), `detach needs stdout and stderr to be "file" or "null"`)
 	}
 	if p.kind == kindJob {

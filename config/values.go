@@ -262,22 +262,19 @@ func (o *OnFatal) UnmarshalText(text []byte) error {
 
 func (*OnFatal) expected() string { return `"none" or "shutdown"` }
 
-// UnmarshalText accepts "file", "inherit", "null" or "stdout". Whether
+// UnmarshalText accepts "file", "inherit", "journal", "null" or "stdout". Whether
 // "stdout" is allowed depends on the key; the loader checks that.
 func (o *Output) UnmarshalText(text []byte) error {
 	v := Output(text)
 	switch v {
-	case OutputFile, OutputInherit, OutputNull, OutputStdout:
+	case OutputFile, OutputInherit, OutputJournal, OutputNull, OutputStdout:
 		*o = v
 		return nil
 	}
-	if valueNotSupportedYet("stdout", string(v)) {
-		return fmt.Errorf("%q is not supported yet", text)
-	}
-	return enumError(string(text), []string{"file", "inherit", "null", "stdout"})
+	return enumError(string(text), []string{"file", "inherit", "journal", "null", "stdout"})
 }
 
-func (*Output) expected() string { return `"file", "inherit", "null" or "stdout"` }
+func (*Output) expected() string { return `"file", "inherit", "journal", "null" or "stdout"` }
 
 // enumError says that got is none of valid, suggesting the nearest one.
 func enumError(got string, valid []string) error {

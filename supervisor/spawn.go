@@ -90,7 +90,7 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 		}
 	}()
 	var pumps []func()
-	newPipe := func(stderr bool, file bool, console *logs.Console) (*os.File, error) {
+	newPipe := func(stderr bool, o config.Output, console *logs.Console) (*os.File, error) {
 		r, w, err := os.Pipe()
 		if err != nil {
 			return nil, fmt.Errorf("pipe: %w", err)
@@ -98,8 +98,11 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 		toClose = append(toClose, w)
 		sink := &logs.Sink{Name: req.name, Timestamps: p.Timestamps, Ring: req.out.ring,
 			Stats: req.out.stats, Logger: sp.logger, Console: console}
-		if file && sp.outputs != nil {
+		if o == config.OutputFile && sp.outputs != nil {
 			sink.File = sp.outputs.file(req.out, req.name, p, stderr)
+		}
+		if o == config.OutputJournal {
+			sink.Journal = logs.NewJournal(req.name, stderr)
 		}
 		pumps = append(pumps, func() {
 			sp.wg.Add(1)
@@ -112,13 +115,13 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 		return w, nil
 	}
 
-	stdout, err := newPipe(false, p.Stdout == config.OutputFile, sp.console(p.Stdout, false))
+	stdout, err := newPipe(false, p.Stdout, sp.console(p.Stdout, false))
 	if err != nil {
 		return 0, err
 	}
 	stderr := stdout
 	if p.Stderr != config.OutputStdout {
-		stderr, err = newPipe(true, p.Stderr == config.OutputFile, sp.console(p.Stderr, true))
+		stderr, err = newPipe(true, p.Stderr, sp.console(p.Stderr, true))
 		if err != nil {
 			return 0, err
 		}

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 
 	"github.com/superd/superd/config"
+	"github.com/superd/superd/supervisor/logs"
 	"github.com/superd/superd/supervisor/reaper"
 )
 
@@ -140,12 +141,44 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkJournal(cfg); err != nil {
+		return err
+	}
 	n := 0
 	for _, p := range cfg.Programs {
 		n += p.Instances
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d programs, %d instances\n", cfg.Path, len(cfg.Programs), n)
 	return nil
+}
+
+// checkJournal refuses a config that sends output to journald when no
+// journald listens: better said at start than found missing in the logs.
+func checkJournal(cfg *config.Config) error {
+	if logs.JournalAvailable() {
+		return nil
+	}
+	var errs config.Errors
+	for _, p := range cfg.Programs {
+		for key, o := range map[string]config.Output{"stdout": p.Stdout, "stderr": p.Stderr} {
+			if o == config.OutputJournal {
+				errs = append(errs, &config.Error{File: p.File, Line: p.Line, Col: p.Col,
+					Msg: fmt.Sprintf("program %s: %s = \"journal\", but %v", p.Name, key, logs.ErrNoJournal)})
+			}
+		}
+	}
+	for _, j := range cfg.Jobs {
+		for key, o := range map[string]config.Output{"stdout": j.Stdout, "stderr": j.Stderr} {
+			if o == config.OutputJournal {
+				errs = append(errs, &config.Error{File: j.File, Line: j.Line, Col: j.Col,
+					Msg: fmt.Sprintf("job %s: %s = \"journal\", but %v", j.Name, key, logs.ErrNoJournal)})
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &errs
 }
 
 func versionString() string {

@@ -75,6 +75,9 @@ type Sink struct {
 	// Console is superd's stdout or stderr, nil unless the output is
 	// "inherit".
 	Console *Console
+	// Journal sends every line to journald, nil unless the output is
+	// "journal".
+	Journal *Journal
 	// Stats counts written and dropped bytes; it may be shared by an
 	// instance's two sinks. nil: not counted.
 	Stats *Stats
@@ -164,7 +167,7 @@ type pump struct {
 	nts  int      // length of the current timestamp in ts, 0 when off
 	nl   [1]byte  // a '\n' to end a line in the file
 
-	file, console drops
+	file, console, journal drops
 }
 
 // drops tracks one destination's current run of failed writes.
@@ -351,6 +354,14 @@ func (p *pump) emit(b []byte) {
 			p.drop(&p.console, len(b), err)
 		} else {
 			p.account(&p.console, len(b), nil)
+		}
+	}
+	if s.Journal != nil {
+		if n, err := s.Journal.WriteLines(b); err != nil {
+			p.account(&p.journal, n, nil)
+			p.drop(&p.journal, len(b)-n, err)
+		} else {
+			p.account(&p.journal, n, nil)
 		}
 	}
 }
