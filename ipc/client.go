@@ -20,6 +20,11 @@ import (
 // connect to superd's socket: superd is not running, or the path is wrong.
 var ErrUnreachable = errors.New("superd not reachable")
 
+// ErrStreamCut is wrapped by the error of a stream (Events, Logs with
+// follow) that ended without its proper end: superd cut off a follower that
+// fell behind or could not take the output in time, or superd died.
+var ErrStreamCut = errors.New("stream cut off")
+
 // Client limits.
 const (
 	maxErrorBody = 64 << 10 // bytes of an error answer that are read
@@ -188,9 +193,62 @@ func (c *Client) Logs(ctx context.Context, instance string, n int, follow bool, 
 		if cerr := context.Cause(ctx); cerr != nil {
 			return cerr
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || isConnError(err) {
+			return fmt.Errorf("read logs of %s: %w: %w", instance, ErrStreamCut, err)
+		}
 		return fmt.Errorf("read logs of %s: %w", instance, err)
 	}
 	return nil
+}
+
+// Reload asks superd to re-read its config and apply the difference, and
+// returns what it did. An invalid config changes nothing and is an error
+// wrapping apitype.ErrBadRequest whose message is the config's positioned
+// errors, one a line.
+func (c *Client) Reload(ctx context.Context) (apitype.ReloadResult, error) {
+	var res apitype.ReloadResult
+	err := c.do(ctx, http.MethodPost, "/v1/reload", nil, nil, &res)
+	return res, err
+}
+
+// Events calls fn with every state change superd reports from now on, in
+// order, until superd ends the stream because it drains (nil), ctx is done
+// (ctx's error), fn returns an error (that error), or the stream is cut
+// (an error wrapping ErrStreamCut). fn runs on the calling goroutine; while
+// it runs, no further event is read.
+func (c *Client) Events(ctx context.Context, fn func(apitype.Event) error) error {
+	resp, err := c.send(ctx, http.MethodGet, "/v1/events", nil, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev apitype.Event
+		err := dec.Decode(&ev)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if cerr := context.Cause(ctx); cerr != nil {
+				return cerr
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) || isConnError(err) {
+				return fmt.Errorf("read events: %w: %w", ErrStreamCut, err)
+			}
+			return fmt.Errorf("read events: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+}
+
+// isConnError reports whether err comes from the connection rather than
+// from the data on it.
+func isConnError(err error) bool {
+	_, ok := errors.AsType[*net.OpError](err)
+	return ok
 }
 
 // Shutdown asks superd to drain and exit; it returns once the drain has

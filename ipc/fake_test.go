@@ -37,6 +37,9 @@ type fakeBackend struct {
 	signal   func(ctx context.Context, target string, sig syscall.Signal) error
 	logs     func(ctx context.Context, instance string, n int, follow bool) ([]byte, <-chan []byte, func(), error)
 	shutdown func(ctx context.Context) error
+	reload   func(ctx context.Context) (apitype.ReloadResult, error)
+	events   func(ctx context.Context) (<-chan apitype.Event, func(), error)
+	draining func(ctx context.Context) bool // nil: the backend cannot tell (no Draining method)
 
 	mu    sync.Mutex // guards the field below
 	calls []call
@@ -110,6 +113,27 @@ func (f *fakeBackend) Shutdown(ctx context.Context) error {
 	return f.shutdown(ctx)
 }
 
+func (f *fakeBackend) Reload(ctx context.Context) (apitype.ReloadResult, error) {
+	f.record(ctx, call{op: "reload"})
+	if f.reload == nil {
+		return apitype.ReloadResult{}, apitype.ErrUnimplemented
+	}
+	return f.reload(ctx)
+}
+
+func (f *fakeBackend) Events(ctx context.Context) (<-chan apitype.Event, func(), error) {
+	f.record(ctx, call{op: "events"})
+	if f.events == nil {
+		return nil, func() {}, apitype.ErrUnimplemented
+	}
+	return f.events(ctx)
+}
+
+// drainingBackend is a fakeBackend that can tell whether it drains.
+type drainingBackend struct{ *fakeBackend }
+
+func (d drainingBackend) Draining(ctx context.Context) bool { return d.draining(ctx) }
+
 // shortTempDir returns a new directory under /tmp, short enough for socket
 // paths (107 bytes at most), removed when the test ends.
 func shortTempDir(t *testing.T) string {
@@ -127,17 +151,18 @@ type testServer struct {
 	client *Client
 	path   string
 	stop   func() error // stops the server and returns Serve's error; idempotent
+	srv    *Server
 }
 
 // startServer serves b on a new socket of mode; the test's cleanup stops it.
-func startServer(t *testing.T, b Backend, mode os.FileMode) *testServer {
+func startServer(t *testing.T, b Backend, mode os.FileMode, opts ...Option) *testServer {
 	t.Helper()
 	path := filepath.Join(shortTempDir(t), "s.sock")
 	l, err := Listen(path, mode)
 	if err != nil {
 		t.Fatalf("Listen(%q) = %v", path, err)
 	}
-	srv := NewServer(b, slog.New(slog.DiscardHandler))
+	srv := NewServer(b, slog.New(slog.DiscardHandler), opts...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// exits when ctx is cancelled; stop waits on done
@@ -158,7 +183,13 @@ func startServer(t *testing.T, b Backend, mode os.FileMode) *testServer {
 			t.Errorf("Serve() = %v; want nil", err)
 		}
 	})
-	return &testServer{client: NewClient(path), path: path, stop: stop}
+	return &testServer{client: NewClient(path), path: path, stop: stop, srv: srv}
+}
+
+// withLimits is a test Option that changes the server's limits, to make
+// timeouts short.
+func withLimits(f func(*limits)) Option {
+	return func(s *Server) { f(&s.lim) }
 }
 
 // rawDo sends one request to the socket at path, without the Client, and

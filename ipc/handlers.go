@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/superd/superd/ipc/apitype"
@@ -100,8 +102,8 @@ func (a *api) signal(w http.ResponseWriter, r *http.Request) {
 // logs answers GET /v1/programs/{instance}/logs?lines=N&follow=BOOL as
 // text/plain. With follow, it flushes the tail and then every later chunk,
 // until the backend closes the stream, the client goes away or the server
-// shuts down; a client that does not take a chunk within
-// streamWriteTimeout is cut off.
+// shuts down; a client that does not take a chunk within the stream write
+// timeout is cut off.
 func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	n := defaultLogLines
@@ -129,22 +131,13 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	if !follow || more == nil {
+	if !follow || more == nil || r.Method == http.MethodHead {
 		_, _ = w.Write(tail)
 		return
 	}
-	rc := http.NewResponseController(w)
-	// Clear the last chunk's deadline: a keep-alive connection serves on.
-	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
-	send := func(b []byte) error {
-		// A deadline is unsupported only by test recorders; then no bound.
-		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
-		if _, err := w.Write(b); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	if err := send(tail); err != nil {
+	st := a.startStream(w)
+	defer st.end()
+	if err := st.send(tail); err != nil {
 		return
 	}
 	for {
@@ -153,8 +146,8 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			if err := send(chunk); err != nil {
-				a.log.Debug("log follower cut off", "instance", r.PathValue("instance"), "err", err)
+			if err := st.send(chunk); err != nil {
+				a.log.Info("log follower cut off", "instance", r.PathValue("instance"), "err", err)
 				return
 			}
 		case <-ctx.Done():
@@ -163,6 +156,134 @@ func (a *api) logs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// events answers GET /v1/events with newline-delimited JSON, one
+// apitype.Event a line, each flushed as it comes. The headers are flushed
+// at once, so a client that has them is subscribed. The stream ends
+// cleanly when the backend closes it because superd drains, or when the
+// server shuts down; it ends when the client goes away; and a client that
+// does not take an event within the stream write timeout, or that the
+// backend cut off for falling behind, has its connection aborted, so it
+// cannot mistake the cut for the end.
+func (a *api) events(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	evs, cancel, err := a.backend.Events(ctx)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer cancel()
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	st := a.startStream(w)
+	defer st.end()
+	if err := st.send(nil); err != nil {
+		return
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for {
+		select {
+		case ev, ok := <-evs:
+			if !ok {
+				if d, isDrainer := a.backend.(drainer); isDrainer && ctx.Err() == nil && !d.Draining(ctx) {
+					a.log.Warn("event follower fell behind; cut off")
+					panic(http.ErrAbortHandler)
+				}
+				return
+			}
+			buf.Reset()
+			if err := enc.Encode(ev); err != nil {
+				a.log.Error("encode event", "err", err)
+				continue
+			}
+			if err := st.send(buf.Bytes()); err != nil {
+				a.log.Info("event follower cut off", "err", err)
+				return
+			}
+		case <-ctx.Done():
+			return
+		case <-a.streams:
+			return
+		}
+	}
+}
+
+// stream writes the chunks of a long response (a log or event stream).
+type stream struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+// startStream prepares w for a stream. (The whole-request read timeout
+// does not end a stream: net/http lifts the read deadline once a bodiless
+// request is read, to watch for the client hanging up.)
+func (a *api) startStream(w http.ResponseWriter) *stream {
+	return &stream{w: w, rc: http.NewResponseController(w), timeout: a.lim.streamWriteTimeout}
+}
+
+// send writes b and flushes it; a client that does not take it within the
+// stream write timeout fails it. An empty b flushes what is buffered, such
+// as the headers.
+func (s *stream) send(b []byte) error {
+	// A deadline is unsupported only by test recorders; then no bound.
+	_ = s.rc.SetWriteDeadline(time.Now().Add(s.timeout))
+	if len(b) > 0 {
+		if _, err := s.w.Write(b); err != nil {
+			return err
+		}
+	}
+	return s.rc.Flush()
+}
+
+// end clears the last chunk's deadline: a keep-alive connection serves on.
+func (s *stream) end() { _ = s.rc.SetWriteDeadline(time.Time{}) }
+
+// reload answers POST /v1/reload: 200 with the applied difference, or 400
+// whose error is the config's positioned errors, one a line, when the new
+// config is invalid (then nothing changed).
+func (a *api) reload(w http.ResponseWriter, r *http.Request) {
+	res, err := a.backend.Reload(r.Context())
+	if err != nil {
+		if errors.Is(err, apitype.ErrBadRequest) {
+			writeErrorText(w, http.StatusBadRequest, withoutSentinel(err, apitype.ErrBadRequest))
+			return
+		}
+		a.fail(w, r, err)
+		return
+	}
+	for _, l := range []*[]string{&res.Added, &res.Removed, &res.Changed, &res.Unchanged, &res.RestartRequired} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// withoutSentinel returns err's message without the sentinel's: for an
+// error made as fmt.Errorf("%w: %w", sentinel, detail), the detail alone.
+// Any other error keeps its whole message.
+func withoutSentinel(err, sentinel error) string {
+	m, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		return err.Error()
+	}
+	var parts []string
+	for _, e := range m.Unwrap() {
+		if e != sentinel {
+			parts = append(parts, e.Error())
+		}
+	}
+	if len(parts) == 0 || len(parts) == len(m.Unwrap()) {
+		return err.Error()
+	}
+	return strings.Join(parts, ": ")
 }
 
 // shutdown answers POST /v1/shutdown: 202 once the drain has begun.
@@ -174,9 +295,14 @@ func (a *api) shutdown(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, apitype.Health{Status: "draining", Pid: os.Getpid()})
 }
 
-// health answers GET /v1/health.
-func (a *api) health(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, apitype.Health{Status: "ok", Pid: os.Getpid()})
+// health answers GET /v1/health: "ok", or "draining" once the backend
+// (if it can tell) has begun a drain.
+func (a *api) health(w http.ResponseWriter, r *http.Request) {
+	status := "ok"
+	if d, ok := a.backend.(drainer); ok && d.Draining(r.Context()) {
+		status = "draining"
+	}
+	writeJSON(w, http.StatusOK, apitype.Health{Status: status, Pid: os.Getpid()})
 }
 
 // fail answers with the error's status code and message; a server error (no

@@ -50,6 +50,14 @@ func defaultSocket(euid int, getenv func(string) string) string {
 // file at path is still the one Listen created (same inode): a successor
 // that replaced it keeps its socket. The listener is safe for concurrent use.
 func Listen(path string, mode os.FileMode) (net.Listener, error) {
+	return ListenGroup(path, mode, -1)
+}
+
+// ListenGroup is Listen that also gives the socket file to group gid
+// (socket_group) before it applies mode, so that with a mode like 0660 the
+// group's members can connect. A gid of -1 leaves the group alone. Changing
+// the group needs root, or a caller that is a member of the group.
+func ListenGroup(path string, mode os.FileMode, gid int) (net.Listener, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create socket directory: %w", err)
@@ -67,6 +75,9 @@ func Listen(path string, mode os.FileMode) (net.Listener, error) {
 	// Close removes the file itself, after checking it is still ours.
 	ul.SetUnlinkOnClose(false)
 	fi, err := os.Lstat(path)
+	if err == nil && gid >= 0 {
+		err = os.Lchown(path, -1, gid)
+	}
 	if err == nil {
 		err = os.Chmod(path, mode.Perm())
 	}

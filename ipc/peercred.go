@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -19,6 +20,10 @@ type peer struct {
 	Pid int32
 	Uid uint32
 	Gid uint32
+	// Groups are the peer's supplementary groups. They are read only when
+	// the access rule needs them (the uid and primary gid did not decide),
+	// else nil.
+	Groups []uint32
 }
 
 // peerKey is the context key of a connection's peerInfo.
@@ -31,14 +36,12 @@ type peerInfo struct {
 	err  error
 }
 
-// access is the rule deciding who may use the API: a peer is allowed when its
-// uid is in uids or its gid in gids. It is immutable once the server is built.
-//
-// Only the peer's primary gid is compared for now; when socket_group is wired
-// in, the peer's supplementary groups (SO_PEERGROUPS) belong here too.
+// access is the rule deciding who may use the API: a peer is allowed when
+// its uid is in uids, or its primary gid or one of its supplementary groups
+// is in gids. It is immutable once the server is built.
 type access struct {
 	uids []uint32
-	gids []uint32
+	gids []uint32 // socket_group
 }
 
 // defaultAccess allows root and the user superd runs as.
@@ -46,11 +49,22 @@ func defaultAccess() access {
 	return access{uids: []uint32{0, uint32(os.Geteuid())}}
 }
 
+// byIDs reports whether p's uid or primary gid alone allows it, so that
+// its supplementary groups need not be read.
+func (a access) byIDs(p peer) bool {
+	return slices.Contains(a.uids, p.Uid) || slices.Contains(a.gids, p.Gid)
+}
+
 // check returns nil when p may control superd, else an error wrapping
 // apitype.ErrForbidden that names the uid.
 func (a access) check(p peer) error {
-	if slices.Contains(a.uids, p.Uid) || slices.Contains(a.gids, p.Gid) {
+	if a.byIDs(p) {
 		return nil
+	}
+	for _, g := range p.Groups {
+		if slices.Contains(a.gids, g) {
+			return nil
+		}
 	}
 	return forbiddenError{uid: p.Uid}
 }
@@ -65,10 +79,21 @@ func (e forbiddenError) Error() string {
 
 func (e forbiddenError) Unwrap() error { return apitype.ErrForbidden }
 
-// withPeer is the http.Server's ConnContext: it reads the peer's credentials
-// (SO_PEERCRED) once per connection and stores them in the context.
-func withPeer(ctx context.Context, c net.Conn) context.Context {
+// withPeer is the control socket's ConnContext: it reads the peer's
+// credentials (SO_PEERCRED) once per connection, and its supplementary
+// groups when socket_group is set and the uid and primary gid do not
+// decide, and stores them in the context. A failure to read the groups is
+// logged and leaves them empty: the peer is then refused unless its ids
+// allow it.
+func (s *Server) withPeer(ctx context.Context, c net.Conn) context.Context {
 	p, err := peerCred(c)
+	if err == nil && len(s.access.gids) > 0 && !s.access.byIDs(p) {
+		groups, gerr := peerGroups(c, p.Pid)
+		if gerr != nil {
+			s.log.Warn("read the supplementary groups of a peer", "peer_uid", p.Uid, "peer_pid", p.Pid, "err", gerr)
+		}
+		p.Groups = groups
+	}
 	return context.WithValue(ctx, peerKey{}, peerInfo{peer: p, err: err})
 }
 
@@ -85,18 +110,7 @@ func peerFrom(ctx context.Context) (peer, error) {
 // peerCred reads SO_PEERCRED from c, looking through wrappers such as
 // limitConn. Only Unix connections carry credentials.
 func peerCred(c net.Conn) (peer, error) {
-	for {
-		w, ok := c.(interface{ netConn() net.Conn })
-		if !ok {
-			break
-		}
-		c = w.netConn()
-	}
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return peer{}, fmt.Errorf("peer credentials: %T is not a Unix connection", c)
-	}
-	raw, err := uc.SyscallConn()
+	raw, err := rawUnixConn(c)
 	if err != nil {
 		return peer{}, fmt.Errorf("peer credentials: %w", err)
 	}
@@ -114,4 +128,21 @@ func peerCred(c net.Conn) (peer, error) {
 		return peer{}, fmt.Errorf("peer credentials: %w", err)
 	}
 	return peer{Pid: cred.Pid, Uid: cred.Uid, Gid: cred.Gid}, nil
+}
+
+// rawUnixConn returns the raw connection under c, looking through wrappers
+// such as limitConn; only a Unix connection has one.
+func rawUnixConn(c net.Conn) (syscall.RawConn, error) {
+	for {
+		w, ok := c.(interface{ netConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.netConn()
+	}
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a Unix connection", c)
+	}
+	return uc.SyscallConn()
 }

@@ -1,7 +1,9 @@
 // Package ipc is superd's control plane: HTTP/1.1 with JSON bodies over a
 // Unix socket (SPEC §4). The Server serves a Backend (the supervisor), the
 // Client speaks to it (superctl), Listen owns the socket file, and the peer's
-// credentials (SO_PEERCRED) decide who may call.
+// credentials (SO_PEERCRED, SO_PEERGROUPS) decide who may call. GET /metrics
+// is served by a Metrics, which package ipc/metrics provides, so that the
+// client does not link the Prometheus libraries.
 //
 // Errors cross the socket as the sentinels of ipc/apitype: the server turns
 // an error into the status code of the sentinel it wraps, the client turns
@@ -30,14 +32,34 @@ import (
 const (
 	maxBodyBytes       = 1 << 20          // request bodies; beyond it 413
 	maxHeaderBytes     = 64 << 10         // request headers
-	maxConns           = 256              // connections open at once
+	maxConns           = 256              // connections open at once, per listener
 	readHeaderTimeout  = 5 * time.Second  // to read the request headers
 	readTimeout        = 10 * time.Second // to read the whole request
 	idleTimeout        = 60 * time.Second // keep-alive connections
-	streamWriteTimeout = 10 * time.Second // per chunk of a log stream
+	streamWriteTimeout = 10 * time.Second // per chunk of a log or event stream
 	shutdownGrace      = 5 * time.Second  // for requests in flight when Serve stops
 	defaultLogLines    = 100              // lines of GET .../logs without ?lines
 )
+
+// limits are the bounds a Server puts on its clients; the constants above,
+// except in tests that need them short.
+type limits struct {
+	maxConns           int
+	readHeaderTimeout  time.Duration
+	readTimeout        time.Duration
+	idleTimeout        time.Duration
+	streamWriteTimeout time.Duration
+}
+
+func defaultLimits() limits {
+	return limits{
+		maxConns:           maxConns,
+		readHeaderTimeout:  readHeaderTimeout,
+		readTimeout:        readTimeout,
+		idleTimeout:        idleTimeout,
+		streamWriteTimeout: streamWriteTimeout,
+	}
+}
 
 // DefaultWaitTimeout is how long a start, stop or restart with wait=true may
 // take when the request names no timeout.
@@ -47,6 +69,9 @@ const DefaultWaitTimeout = 60 * time.Second
 // methods are called concurrently, one goroutine per request, and must
 // return once ctx is done. Errors should wrap the sentinels of apitype; any
 // other error is answered with 500.
+//
+// A Backend that also has a method Draining(ctx) bool makes GET /v1/health
+// answer "draining" once a drain has begun.
 type Backend interface {
 	// Status returns the instances of the targets (none, or "all": every
 	// instance), in name order. Unknown target: an error wrapping
@@ -71,31 +96,100 @@ type Backend interface {
 	// when the instance is removed, superd drains, or the follower is too
 	// slow; cancel releases it and must be called once the caller is done.
 	Logs(ctx context.Context, instance string, n int, follow bool) (tail []byte, more <-chan []byte, cancel func(), err error)
+	// Reload re-reads the config and applies the difference. An invalid
+	// config changes nothing and is an error wrapping apitype.ErrBadRequest
+	// whose other wrapped errors are the positioned config errors.
+	Reload(ctx context.Context) (apitype.ReloadResult, error)
+	// Events subscribes to state changes: the channel gets each one from
+	// now on and is closed when superd drains, when the follower falls too
+	// far behind, or once cancel is called; the caller must call cancel.
+	Events(ctx context.Context) (events <-chan apitype.Event, cancel func(), err error)
 	// Shutdown starts a graceful drain and returns at once.
 	Shutdown(ctx context.Context) error
 }
 
+// drainer is the optional part of a Backend that GET /v1/health asks.
+type drainer interface {
+	Draining(ctx context.Context) bool
+}
+
 // Server serves the control API of a Backend. Build it with NewServer; it is
-// safe for concurrent use, and Serve may be called for several listeners.
+// safe for concurrent use, and Serve and ServeMetrics may be called for
+// several listeners at once.
 type Server struct {
 	backend Backend
 	log     *slog.Logger
 	access  access
+	lim     limits
+	metrics Metrics
+}
+
+// Metrics serves GET /metrics and counts the API's requests; package
+// ipc/metrics provides one in the Prometheus format. Its methods are called
+// concurrently.
+type Metrics interface {
+	http.Handler
+	// CountRequest records one request by the ServeMux pattern that matched
+	// it ("" when none did) and its status code.
+	CountRequest(route string, code int)
+}
+
+// noMetrics is the Metrics of a server built without WithMetrics: /metrics
+// is 404 and nothing is counted.
+type noMetrics struct{}
+
+func (noMetrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	writeErrorText(w, http.StatusNotFound, "metrics are not enabled")
+}
+
+func (noMetrics) CountRequest(string, int) {}
+
+// Option configures a Server built by NewServer.
+type Option func(*Server)
+
+// WithSocketGroup also allows the peers whose primary or supplementary
+// groups include gid (socket_group).
+func WithSocketGroup(gid uint32) Option {
+	return func(s *Server) { s.access.gids = append(s.access.gids, gid) }
+}
+
+// WithMetrics serves GET /metrics with m (on the socket, and on
+// ServeMetrics' listeners) and reports every request to it.
+func WithMetrics(m Metrics) Option {
+	return func(s *Server) { s.metrics = m }
 }
 
 // NewServer returns a server for b that logs to logger. Only root and the
-// user superd runs as may call it.
-func NewServer(b Backend, logger *slog.Logger) *Server {
-	return &Server{backend: b, log: logger, access: defaultAccess()}
+// user superd runs as may call it, and whom the options add.
+func NewServer(b Backend, logger *slog.Logger, opts ...Option) *Server {
+	s := &Server{backend: b, log: logger, access: defaultAccess(), lim: defaultLimits(), metrics: noMetrics{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
-// Serve answers requests on l until ctx is done, then shuts down and
-// returns nil. Shutting down stops accepting, ends log streams at once,
-// gives requests in flight up to a few seconds, then cancels their contexts
-// and closes their connections, and waits for every handler to return
-// (which depends on the Backend honouring ctx). Serve closes l. An error
-// means l failed.
+// Serve answers the control API on l, a Unix socket listener (from Listen),
+// until ctx is done, then shuts down and returns nil. Every connection's
+// peer credentials are checked. Shutting down stops accepting, ends log and
+// event streams at once, gives requests in flight up to a few seconds, then
+// cancels their contexts and closes their connections, and waits for every
+// handler to return (which depends on the Backend honouring ctx). Serve
+// closes l. An error means l failed.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	return s.serve(ctx, l, "control socket", true)
+}
+
+// ServeMetrics answers GET /metrics, and nothing else (404), on l, a TCP
+// listener for metrics_listen, until ctx is done; it shuts down like Serve.
+// No peer credentials are checked: whoever reaches l may read the metrics.
+func (s *Server) ServeMetrics(ctx context.Context, l net.Listener) error {
+	return s.serve(ctx, l, "metrics listener", false)
+}
+
+// serve runs one http.Server on l: the whole API with peer checks (control),
+// or /metrics alone.
+func (s *Server) serve(ctx context.Context, l net.Listener, what string, control bool) error {
 	// Handler contexts outlive ctx by the shutdown grace, so that a request
 	// in flight can still be answered while the server winds down.
 	hctx, hcancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -103,24 +197,30 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	streams, stopStreams := context.WithCancel(hctx)
 	defer stopStreams()
 
-	a := &api{Server: s, streams: streams.Done(), inflight: &inflight{}}
-	a.mux = a.routes()
+	a := &api{Server: s, checkPeers: control, streams: streams.Done(), inflight: &inflight{}}
+	if control {
+		a.mux = a.routes()
+	} else {
+		a.mux = a.metricsRoutes()
+	}
 	srv := &http.Server{
 		Handler:           a,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      0, // log streams write for as long as they follow
-		IdleTimeout:       idleTimeout,
+		ReadHeaderTimeout: s.lim.readHeaderTimeout,
+		ReadTimeout:       s.lim.readTimeout,
+		WriteTimeout:      0, // streams write for as long as they follow; each write has its own deadline
+		IdleTimeout:       s.lim.idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ConnContext:       withPeer,
 		BaseContext:       func(net.Listener) context.Context { return hctx },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	if control {
+		srv.ConnContext = s.withPeer
+	}
 	srv.RegisterOnShutdown(stopStreams)
-	ll := newLimitListener(l, maxConns)
+	ll := newLimitListener(l, s.lim.maxConns)
 
 	errc := make(chan error, 1)
-	// Exits when srv is shut down or closed, or the listener fails; Serve
+	// Exits when srv is shut down or closed, or the listener fails; serve
 	// receives from errc before it returns.
 	go func() { errc <- srv.Serve(ll) }()
 
@@ -132,7 +232,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	sctx, cancel := context.WithTimeout(hctx, shutdownGrace)
 	defer cancel()
 	if serr := srv.Shutdown(sctx); serr != nil {
-		s.log.Warn("control requests still running after grace; closing", "err", serr)
+		s.log.Warn("requests still running after grace; closing", "listener", what, "err", serr)
 		hcancel()
 		_ = srv.Close()
 	}
@@ -145,15 +245,16 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
-	return fmt.Errorf("serve control socket: %w", err)
+	return fmt.Errorf("serve %s: %w", what, err)
 }
 
-// api is the handler of one Serve call.
+// api is the handler of one Serve or ServeMetrics call.
 type api struct {
 	*Server
-	mux      *http.ServeMux
-	streams  <-chan struct{} // closed when shutdown begins: log streams end
-	inflight *inflight
+	checkPeers bool // the control socket: peers are checked, every route served
+	mux        *http.ServeMux
+	streams    <-chan struct{} // closed when shutdown begins: streams end
+	inflight   *inflight
 }
 
 // route is one method and path of the API.
@@ -162,11 +263,11 @@ type route struct {
 	handler         http.HandlerFunc
 }
 
-// routes builds the mux: each route, then for each path a fallback that
-// answers 405 for other methods, then a 404 for everything else; all errors
-// as JSON.
+// routes builds the mux of the control socket: each route, then for each
+// path a fallback that answers 405 for other methods, then a 404 for
+// everything else; all errors as JSON.
 func (a *api) routes() *http.ServeMux {
-	rs := []route{
+	return newMux([]route{
 		{"GET", "/v1/programs", a.status},
 		{"GET", "/v1/programs/{target}", a.status},
 		{"POST", "/v1/programs/{target}/start", a.control("start", Backend.Start)},
@@ -174,9 +275,22 @@ func (a *api) routes() *http.ServeMux {
 		{"POST", "/v1/programs/{target}/restart", a.control("restart", Backend.Restart)},
 		{"POST", "/v1/programs/{target}/signal", a.signal},
 		{"GET", "/v1/programs/{instance}/logs", a.logs},
+		{"POST", "/v1/reload", a.reload},
+		{"GET", "/v1/events", a.events},
 		{"POST", "/v1/shutdown", a.shutdown},
 		{"GET", "/v1/health", a.health},
-	}
+		{"GET", "/metrics", a.metrics.ServeHTTP},
+	})
+}
+
+// metricsRoutes builds the mux of a metrics listener: /metrics alone.
+func (a *api) metricsRoutes() *http.ServeMux {
+	return newMux([]route{{"GET", "/metrics", a.metrics.ServeHTTP}})
+}
+
+// newMux registers rs, a 405 fallback for each of their paths, and a 404
+// for everything else.
+func newMux(rs []route) *http.ServeMux {
 	mux := http.NewServeMux()
 	methods := map[string][]string{}
 	for _, r := range rs {
@@ -206,8 +320,9 @@ func methodNotAllowed(allowed []string) http.HandlerFunc {
 	}
 }
 
-// ServeHTTP checks the caller's credentials, caps the request body, and
-// dispatches to the routes.
+// ServeHTTP checks the caller's credentials (on the control socket), caps
+// the request body, dispatches to the routes and counts the request by
+// route pattern and status code.
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.inflight.enter() {
 		writeError(w, fmt.Errorf("control socket closing: %w", apitype.ErrShuttingDown))
@@ -215,21 +330,30 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	defer a.inflight.leave()
 
-	p, err := peerFrom(r.Context())
-	if err != nil {
-		err = fmt.Errorf("%w: %w", apitype.ErrForbidden, err)
-	} else {
-		err = a.access.check(p)
-	}
-	if err != nil {
-		a.log.Warn("control request refused", "method", r.Method, "path", r.URL.Path,
-			"peer_uid", p.Uid, "peer_pid", p.Pid, "err", err)
-		writeError(w, err)
-		return
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	var p peer
+	if a.checkPeers {
+		var err error
+		p, err = peerFrom(r.Context())
+		if err != nil {
+			err = fmt.Errorf("%w: %w", apitype.ErrForbidden, err)
+		} else {
+			err = a.access.check(p)
+		}
+		if err != nil {
+			a.log.Warn("control request refused", "method", r.Method, "path", r.URL.Path,
+				"peer_uid", p.Uid, "peer_pid", p.Pid, "err", err)
+			writeError(rec, err)
+			_, pattern := a.mux.Handler(r)
+			a.metrics.CountRequest(pattern, rec.status)
+			return
+		}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	start := time.Now()
+	// Deferred: a stream that aborts its connection (panics with
+	// http.ErrAbortHandler) is counted too.
+	defer func() { a.metrics.CountRequest(r.Pattern, rec.status) }()
 	a.mux.ServeHTTP(rec, r)
 	a.log.Debug("control request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 		"peer_uid", p.Uid, "peer_pid", p.Pid, "duration", time.Since(start))

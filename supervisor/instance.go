@@ -59,6 +59,7 @@ type instance struct {
 	probeAt      time.Time      // the loop's next ready or health probe; zero: none
 	probing      int            // pid whose probe is in flight (never more than one per process); 0: none
 	probeErr     string         // the last failed ready probe, for the message
+	probeCancel  func()         // ends the probe in flight
 	stopWatch    func()         // ends a log-ready watch; nil when none runs
 	notify       *notify.Socket // type = "notify": its NOTIFY_SOCKET, once made
 	adopted      bool           // a detached process re-adopted after a restart of superd

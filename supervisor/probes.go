@@ -46,6 +46,12 @@ type probeResult struct {
 // scheduleProbes, after any step of in, arms or disarms its probe.
 func (s *Supervisor) scheduleProbes(in *instance, now time.Time) {
 	p := in.prog
+	if in.probing != 0 && in.probing != in.pid && in.probeCancel != nil {
+		// The process it checks is gone: end it now, so checks never pile
+		// up across restarts.
+		in.probeCancel()
+		in.probeCancel = nil
+	}
 	switch {
 	case in.state == apitype.StateStarting && in.pid > 0 && !in.readyOK && p.Ready != nil && p.Ready.Log == nil:
 		if in.probeAt.IsZero() && in.probing != in.pid {
@@ -83,9 +89,10 @@ func (s *Supervisor) launchProbes(now time.Time) {
 		s.probes.Add(1)
 		// exits when the probe returns (bounded by its timeout); Run waits
 		// on s.probes after cancelling s.runCtx
+		ctx, cancel := context.WithTimeout(s.runCtx, bound)
+		in.probeCancel = cancel
 		go func() {
 			defer s.probes.Done()
-			ctx, cancel := context.WithTimeout(s.runCtx, bound)
 			r.err = s.probe(ctx, c, dir)
 			cancel()
 			select {
@@ -114,6 +121,7 @@ func (s *Supervisor) onProbe(r probeResult, now time.Time) {
 	in := r.in
 	if in.probing == r.pid {
 		in.probing = 0
+		in.probeCancel = nil
 	}
 	if r.pid != in.pid || in.pid == 0 {
 		s.scheduleProbes(in, now)

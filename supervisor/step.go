@@ -511,7 +511,7 @@ func startingDeadline(in *instance) time.Time {
 func enterRunning(in *instance, now time.Time) {
 	in.state = apitype.StateRunning
 	in.failures = 0
-	in.message = ""
+	in.message = in.notifyStatus // a notify program's STATUS=, or nothing
 	in.deadline = time.Time{}
 	if in.prog.Watchdog > 0 {
 		in.watchdogAt = now.Add(in.prog.Watchdog)

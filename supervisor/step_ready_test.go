@@ -189,6 +189,12 @@ var readyStepCases = []stepCase{
 	{name: "starting/timer runs once ready and start_seconds are up", prog: []func(*config.Program){readyTCP(30 * time.Second)},
 		in: setAll(setAwaitingReady(30*time.Second), func(in *instance) { in.readyOK = true }), ev: event{kind: evTimer}, at: time.Second,
 		state: apitype.StateRunning},
+	// A notify program's STATUS= (sent with its READY=1, before
+	// start_seconds were up) stays its message once it runs.
+	{name: "starting/timer runs a notify program with its STATUS= as message", prog: []func(*config.Program){notifyType(0)},
+		in: setAll(setAwaitingReady(90*time.Second), func(in *instance) { in.readyOK, in.notifyStatus, in.message = true, "serving", "serving" }),
+		ev: event{kind: evTimer}, at: time.Second,
+		state: apitype.StateRunning, msg: "serving"},
 
 	// Starting -> Stopping (not ready in time), then Backoff or Fatal
 	{name: "starting/timer not ready in time stops it", prog: []func(*config.Program){readyTCP(30 * time.Second)},

@@ -64,6 +64,10 @@ type call struct {
 type fakeBackend struct {
 	entered chan struct{} // gets a value when a "hang" call begins; size 1
 	logs    func(ctx context.Context, instance string, n int, follow bool) ([]byte, <-chan []byte, func(), error)
+	// reloadErr, when set, is what Reload answers; else the fake diff.
+	reloadErr error
+	// events, when set, serves Events; else ErrUnimplemented.
+	events func(ctx context.Context) (<-chan apitype.Event, func(), error)
 
 	mu    sync.Mutex // guards the field below
 	calls []call
@@ -163,6 +167,30 @@ func (f *fakeBackend) Logs(ctx context.Context, instance string, n int, follow b
 func (f *fakeBackend) Shutdown(ctx context.Context) error {
 	f.record(ctx, call{op: "shutdown"})
 	return nil
+}
+
+// reloadResult is the diff the fake Reload answers.
+func reloadResult() apitype.ReloadResult {
+	return apitype.ReloadResult{
+		Added: []string{"api", "cache"}, Removed: []string{"old"}, Changed: []string{"web"},
+		Unchanged: []string{"db"}, RestartRequired: []string{"socket"},
+	}
+}
+
+func (f *fakeBackend) Reload(ctx context.Context) (apitype.ReloadResult, error) {
+	f.record(ctx, call{op: "reload"})
+	if f.reloadErr != nil {
+		return apitype.ReloadResult{}, f.reloadErr
+	}
+	return reloadResult(), nil
+}
+
+func (f *fakeBackend) Events(ctx context.Context) (<-chan apitype.Event, func(), error) {
+	f.record(ctx, call{op: "events"})
+	if f.events == nil {
+		return nil, func() {}, apitype.ErrUnimplemented
+	}
+	return f.events(ctx)
 }
 
 // serve starts an ipc.Server for fb on a socket in a short temporary

@@ -1,6 +1,6 @@
 // Command superctl controls a running superd over its Unix socket (SPEC §1):
 // it shows status, starts, stops, restarts and signals programs, shows their
-// output, and asks superd to shut down.
+// output, reloads the config, streams events, and asks superd to shut down.
 //
 // Exit status: 0 success; 1 the operation failed; 2 usage error; 3 status or
 // pid found a targeted instance not running; 4 unknown name; 5 superd not
@@ -93,8 +93,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Use:   "superctl",
 		Short: "Control a running superd",
 		Long: `superctl controls a running superd over its Unix socket: it shows the state
-of programs, starts, stops, restarts and signals them, shows their output and
-asks superd to shut down.
+of programs, starts, stops, restarts and signals them, shows their output,
+reloads the config, streams state changes and asks superd to shut down.
 
 A TARGET is a program name (all its instances), an instance NAME:N, or "all".
 
@@ -148,6 +148,8 @@ started by hand.`,
 		a.signalCommand(),
 		a.logsCommand(),
 		a.pidCommand(),
+		a.reloadCommand(),
+		a.eventsCommand(),
 		a.shutdownCommand(),
 		a.versionCommand(),
 		a.completionCommand(root),

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/superd/superd/config"
 	"github.com/superd/superd/ipc"
+	"github.com/superd/superd/ipc/metrics"
 	"github.com/superd/superd/supervisor"
 	"github.com/superd/superd/supervisor/logs"
 	"github.com/superd/superd/supervisor/reaper"
@@ -72,6 +74,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := checkJournal(cfg); err != nil {
+		return err
+	}
 	logger := newLogger(stderr, cfg.Superd.LogFormat, cfg.Superd.LogLevel)
 
 	// Signals first, so none of them kills superd half-started.
@@ -104,9 +109,29 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		<-reaperDone
 	}()
 
-	ln, err := ipc.Listen(cfg.Superd.Socket, cfg.Superd.SocketMode)
+	// The control socket, given to socket_group if set, and the metrics
+	// listener: both before anything starts, so that a taken address is a
+	// startup error.
+	var serverOpts []ipc.Option
+	socketGID := -1
+	if name := cfg.Superd.SocketGroup; name != "" {
+		gid, err := ipc.LookupGroup(name)
+		if err != nil {
+			return err
+		}
+		socketGID = int(gid)
+		serverOpts = append(serverOpts, ipc.WithSocketGroup(gid))
+	}
+	ln, err := ipc.ListenGroup(cfg.Superd.Socket, cfg.Superd.SocketMode, socketGID)
 	if err != nil {
 		return err
+	}
+	var metricsLn net.Listener
+	if addr := cfg.Superd.MetricsListen; addr != "" {
+		if metricsLn, err = net.Listen("tcp", addr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
 	}
 
 	outputs := supervisor.NewOutputs(cfg.Superd.LogDir, logs.NewConsole(stdout), logs.NewConsole(stderr), logger)
@@ -123,9 +148,17 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	serveCtx, stopServe := context.WithCancel(context.Background())
 	serveDone := make(chan error, 1)
-	srv := ipc.NewServer(backend, logger)
+	serverOpts = append(serverOpts, ipc.WithMetrics(metrics.New(backend, rp.Orphans, logger)))
+	srv := ipc.NewServer(backend, logger, serverOpts...)
 	// exits when stopServe is called; waited on below through serveDone
 	go func() { serveDone <- srv.Serve(serveCtx, ln) }()
+	metricsDone := make(chan error, 1)
+	if metricsLn != nil {
+		// exits when stopServe is called; waited on below through metricsDone
+		go func() { metricsDone <- srv.ServeMetrics(serveCtx, metricsLn) }()
+	} else {
+		metricsDone <- nil
+	}
 
 	supDone := make(chan error, 1)
 	// exits when the drain completes; waited on below through supDone
@@ -179,6 +212,9 @@ loop:
 	stopServe()
 	if err := <-serveDone; err != nil {
 		logger.Warn("control socket", "err", err)
+	}
+	if err := <-metricsDone; err != nil {
+		logger.Warn("metrics listener", "err", err)
 	}
 	waitPumps(spawner, stopPumps)
 	if errors.Is(runErr, supervisor.ErrFatalShutdown) {
