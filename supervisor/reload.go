@@ -164,7 +164,17 @@ func (s *Supervisor) dropRetired() bool {
 		return false
 	}
 	n := len(s.retired)
-	s.retired = slices.DeleteFunc(s.retired, func(in *instance) bool { return in.down() })
+	s.retired = slices.DeleteFunc(s.retired, func(in *instance) bool {
+		if !in.down() {
+			return false
+		}
+		// A removed instance (no successor of its name): its log
+		// followers' streams end.
+		if _, err := s.targets(in.name); err != nil {
+			in.out.ring.EndFollowers()
+		}
+		return true
+	})
 	if len(s.retired) == n {
 		return false
 	}
@@ -206,5 +216,7 @@ func restartRequired(a, b config.Superd) []string {
 	add(a.LogLevel != b.LogLevel, "log_level")
 	add(a.MaxParallelStarts != b.MaxParallelStarts, "max_parallel_starts")
 	add(a.Subreaper != b.Subreaper, "subreaper")
+	add(a.SocketGroup != b.SocketGroup, "socket_group")
+	add(a.MetricsListen != b.MetricsListen, "metrics_listen")
 	return out
 }

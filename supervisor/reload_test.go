@@ -206,3 +206,30 @@ func TestEventsSlowFollowerCutOff(t *testing.T) {
 		h.wantState("web", apitype.StateRunning)
 	})
 }
+
+// TestReloadRemovedEndsLogFollowers: `logs -f` of an instance a reload
+// removed ends once the instance is gone.
+func TestReloadRemovedEndsLogFollowers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		f := newFake()
+		var next *config.Config
+		var loadErr error
+		h := runReloadable(t, newConfig(dir, prog("gone"), prog("keep")), f, &next, &loadErr)
+		defer h.finish()
+		advance(time.Second)
+		_, ch, cancel, err := h.s.Logs(context.Background(), "gone", 10, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cancel()
+		next = newConfig(dir, prog("keep"))
+		if _, err := h.s.Reload(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		for range ch {
+		}
+		// Reaching here means the channel was closed.
+	})
+}

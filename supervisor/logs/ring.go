@@ -213,3 +213,15 @@ func (r *Ring) publishLocked(p []byte) {
 		}
 	}
 }
+
+// EndFollowers closes every subscriber's channel, as when the instance the
+// ring belongs to is removed: followers see their stream end. Later
+// subscriptions work as usual.
+func (r *Ring) EndFollowers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for s := range r.subs {
+		delete(r.subs, s)
+		close(s.ch)
+	}
+}

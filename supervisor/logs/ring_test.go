@@ -281,3 +281,23 @@ func TestRingConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestRingEndFollowers(t *testing.T) {
+	r := NewRing(1024)
+	a, cancelA := r.Subscribe(4)
+	b, cancelB := r.Subscribe(4)
+	r.EndFollowers()
+	for _, ch := range []<-chan []byte{a, b} {
+		if _, ok := <-ch; ok {
+			t.Fatalf("EndFollowers() left a subscription open")
+		}
+	}
+	cancelA() // idempotent after the end
+	cancelB()
+	c, cancelC := r.Subscribe(4)
+	defer cancelC()
+	r.Write([]byte("x\n"))
+	if got := <-c; string(got) != "x\n" {
+		t.Errorf("subscription after EndFollowers got %q; want %q", got, "x\n")
+	}
+}
