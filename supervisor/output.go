@@ -77,8 +77,8 @@ func (o *Outputs) filePath(name string, stderr bool) string {
 	return filepath.Join(o.dir, base+".log")
 }
 
-// file returns the instance's open file for a stream, opening it on first
-// use; nil (and a logged warning) when it cannot be opened.
+// file returns the instance's file for a stream, made on first use; the
+// file itself is created at the first write.
 func (o *Outputs) file(out *output, name string, p *config.Program, stderr bool) *logs.File {
 	out.mu.Lock()
 	defer out.mu.Unlock()
@@ -89,11 +89,8 @@ func (o *Outputs) file(out *output, name string, p *config.Program, stderr bool)
 	if *slot != nil {
 		return *slot
 	}
-	f, err := logs.OpenFile(o.filePath(name, stderr), p.LogMaxSize, p.LogMaxFiles)
-	if err != nil {
-		o.logger.Warn("output dropped: cannot open log file", "instance", name, "err", err)
-		return nil
-	}
+	// Opened at the first write; a failure then is a drop the pump reports.
+	f := logs.NewFile(o.filePath(name, stderr), p.LogMaxSize, p.LogMaxFiles)
 	*slot = f
 	return f
 }

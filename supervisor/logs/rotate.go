@@ -51,6 +51,13 @@ func OpenFile(path string, maxSize int64, maxFiles int) (*File, error) {
 	return f, nil
 }
 
+// NewFile returns a File for path that is opened (and created) at its first
+// write, so a program that never writes costs no file: at a start of
+// hundreds of programs, creating empty files is most of the cost.
+func NewFile(path string, maxSize int64, maxFiles int) *File {
+	return &File{path: path, maxSize: maxSize, maxFiles: max(maxFiles, 0)}
+}
+
 // Path returns the path f writes to.
 func (f *File) Path() string { return f.path }
 
@@ -225,11 +232,11 @@ func (f *File) Reopen() error {
 	if f.closed {
 		return fmt.Errorf("reopen %s: %w", f.path, os.ErrClosed)
 	}
-	var err error
-	if f.f != nil {
-		err = f.f.Close()
-		f.f = nil
+	if f.f == nil {
+		return nil // not open yet (or failed): the next write opens the path
 	}
+	err := f.f.Close()
+	f.f = nil
 	return errors.Join(err, f.openLocked())
 }
 

@@ -392,3 +392,23 @@ func TestOpenFileModes(t *testing.T) {
 		}
 	}
 }
+
+// TestNewFileIsLazy: NewFile creates nothing until the first write, and a
+// Reopen before it creates nothing either.
+func TestNewFileIsLazy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "web.log")
+	f := NewFile(path, 1<<20, 2)
+	defer f.Close()
+	if err := f.Reopen(); err != nil {
+		t.Fatalf("Reopen() before any write = %v", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("Stat(%s) before any write = %v; want not exist", path, err)
+	}
+	if _, err := f.Write([]byte("a\n")); err != nil {
+		t.Fatalf("Write() = %v", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "a\n" {
+		t.Errorf("file after a write = %q, %v; want %q", b, err, "a\n")
+	}
+}
