@@ -168,6 +168,10 @@ func (s *Supervisor) dropRetired() bool {
 		if !in.down() {
 			return false
 		}
+		if in.notify != nil {
+			in.notify.Close()
+			in.notify = nil
+		}
 		// A removed instance (no successor of its name): its log
 		// followers' streams end.
 		if _, err := s.targets(in.name); err != nil {

@@ -279,6 +279,9 @@ func buildEnv(base []string, p *config.Program, u *user.User, req spawnReq) ([]s
 	}
 	if req.notifySocket != "" {
 		set("NOTIFY_SOCKET", req.notifySocket)
+		if p.Watchdog > 0 {
+			set("WATCHDOG_USEC", strconv.FormatInt(p.Watchdog.Microseconds(), 10))
+		}
 	}
 	env := make([]string, 0, len(order))
 	for _, k := range order {

@@ -41,6 +41,7 @@ type Message struct {
 type Socket struct {
 	path string
 	conn *net.UnixConn
+	fi   os.FileInfo // the socket file as made, so Close removes only ours
 }
 
 // Listen creates the datagram socket at path (its folder 0755, the socket
@@ -67,7 +68,18 @@ func Listen(path string) (*Socket, error) {
 		return nil, fmt.Errorf("notify socket %s: SO_PASSCRED: %w", path, err)
 	}
 	os.Chmod(path, 0o666)
-	return &Socket{path: path, conn: conn}, nil
+	fi, _ := os.Lstat(path)
+	return &Socket{path: path, conn: conn, fi: fi}, nil
+}
+
+// Close closes the socket (ending Serve) and removes its file, unless a
+// successor has since bound the same path. It may be called more than once
+// and from any goroutine.
+func (s *Socket) Close() {
+	s.conn.Close()
+	if fi, err := os.Lstat(s.path); err == nil && s.fi != nil && os.SameFile(fi, s.fi) {
+		os.Remove(s.path)
+	}
 }
 
 // Path is where the socket lives: the child's NOTIFY_SOCKET.
@@ -79,9 +91,9 @@ func (s *Socket) Path() string { return s.path }
 // are dropped, and repeated WATCHDOG=1 pings are thinned to one per
 // watchdogEvery.
 func (s *Socket) Serve(ctx context.Context, deliver func(Message)) {
-	stop := context.AfterFunc(ctx, func() { s.conn.Close() })
+	stop := context.AfterFunc(ctx, s.Close)
 	defer stop()
-	defer os.Remove(s.path)
+	defer s.Close()
 	buf := make([]byte, maxDatagram)
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 	var lastPing time.Time

@@ -78,6 +78,17 @@ type Spec struct {
 	// outlives superd. Otherwise it gets its own process group and dies with
 	// superd.
 	Detach bool
+	// Path, when set, is the file to execute; Argv[0] is then only what the
+	// child sees as its name (as with execvp, `sh` runs /bin/sh with argv[0]
+	// "sh"). Empty means Argv[0] is both.
+	Path string
+	// Foreground makes the child's new process group the foreground group
+	// of the terminal open on Ctty, a descriptor of superd (not an index
+	// into Files). It is ignored with Detach. The kernel would stop a
+	// background group that tries this with SIGTTOU; Go's fork does it with
+	// signals blocked, so it cannot.
+	Foreground bool
+	Ctty       int
 }
 
 type spawnReq struct {
@@ -130,11 +141,13 @@ func (r *Reaper) Run(ctx context.Context) error {
 	signal.Notify(sigchld, syscall.SIGCHLD)
 	defer signal.Stop(sigchld)
 
+	catchIgnored()
 	ready := make(chan error, 1)
 	// exits never: the thread must outlive every child it forked, and Go
 	// gives no way to end a locked goroutine without ending its thread.
 	go r.spawner(ready)
 	if err := <-ready; err != nil {
+		close(r.stopped) // Start returns ErrStopped instead of blocking
 		return err
 	}
 	defer close(r.stopped)
@@ -154,6 +167,13 @@ func (r *Reaper) Run(ctx context.Context) error {
 // spawner forks every child from one locked OS thread.
 func (r *Reaper) spawner(ready chan<- error) {
 	runtime.LockOSThread()
+	// A child starts with the signal mask of the thread that forked it (the
+	// runtime saves it before fork and restores it in the child), and superd
+	// may have inherited blocked signals: every child starts with none.
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil); err != nil {
+		ready <- fmt.Errorf("reaper: clear the spawner thread's signal mask: %w", err)
+		return
+	}
 	// A private fs struct (cwd, umask) for this thread, so Umask below
 	// changes the umask of children only.
 	if err := unix.Unshare(unix.CLONE_FS); err != nil {
@@ -193,17 +213,25 @@ func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
 	} else {
 		attr.Sys.Setpgid = true
 		attr.Sys.Pdeathsig = syscall.SIGKILL
+		attr.Sys.Foreground = spec.Foreground
+		attr.Sys.Ctty = spec.Ctty
 	}
 	argv := spec.Argv
-	if len(spec.Rlimits) > 0 {
-		argv = shimArgv(r.shim, spec.Rlimits, spec.Argv)
-	}
 	if len(argv) == 0 {
 		return 0, errors.New("empty argv")
 	}
+	name := argv[0]
+	if spec.Path != "" {
+		name = spec.Path
+	}
+	if len(spec.Rlimits) > 0 {
+		// The shim execs its argv[0]: it gets the path.
+		argv = shimArgv(r.shim, spec.Rlimits, append([]string{name}, spec.Argv[1:]...))
+		name = argv[0]
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, err := os.StartProcess(argv[0], argv, attr)
+	p, err := os.StartProcess(name, argv, attr)
 	if err != nil {
 		return 0, err
 	}
