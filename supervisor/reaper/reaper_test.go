@@ -255,3 +255,24 @@ func TestRlimitsThroughShim(t *testing.T) {
 		t.Errorf("exit code = %d; want 0", e.Code())
 	}
 }
+
+// BenchmarkStartExit is one fork+exec of /bin/true through the spawner
+// thread, registered, reaped and delivered: the reaper's whole round trip.
+func BenchmarkStartExit(b *testing.B) {
+	r := New(slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	// exits when cancel is called; waited on below
+	go func() { errc <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-errc
+	}()
+	exits := make(chan Exit, 1)
+	for b.Loop() {
+		if _, err := r.Start(Spec{Argv: []string{"/bin/true"}, Umask: -1}, func(e Exit) { exits <- e }); err != nil {
+			b.Fatal(err)
+		}
+		<-exits
+	}
+}
