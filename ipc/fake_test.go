@@ -27,6 +27,7 @@ type call struct {
 	sig      syscall.Signal
 	n        int
 	follow   bool
+	args     []string // RunJob's arguments
 }
 
 // fakeBackend is a Backend whose behaviour comes from func fields; a nil
@@ -40,6 +41,9 @@ type fakeBackend struct {
 	reload   func(ctx context.Context) (apitype.ReloadResult, error)
 	events   func(ctx context.Context) (<-chan apitype.Event, func(), error)
 	draining func(ctx context.Context) bool // nil: the backend cannot tell (no Draining method)
+	runJob   func(ctx context.Context, name string, args []string) (apitype.JobRun, error)
+	stopRun  func(ctx context.Context, id string) (apitype.JobRun, error)
+	jobs     func(ctx context.Context) ([]apitype.JobRun, error)
 
 	mu    sync.Mutex // guards the field below
 	calls []call
@@ -127,6 +131,30 @@ func (f *fakeBackend) Events(ctx context.Context) (<-chan apitype.Event, func(),
 		return nil, func() {}, apitype.ErrUnimplemented
 	}
 	return f.events(ctx)
+}
+
+func (f *fakeBackend) RunJob(ctx context.Context, name string, args []string) (apitype.JobRun, error) {
+	f.record(ctx, call{op: "run", targets: []string{name}, args: args})
+	if f.runJob == nil {
+		return apitype.JobRun{}, apitype.ErrUnimplemented
+	}
+	return f.runJob(ctx, name, args)
+}
+
+func (f *fakeBackend) StopRun(ctx context.Context, id string) (apitype.JobRun, error) {
+	f.record(ctx, call{op: "stoprun", targets: []string{id}})
+	if f.stopRun == nil {
+		return apitype.JobRun{}, apitype.ErrUnimplemented
+	}
+	return f.stopRun(ctx, id)
+}
+
+func (f *fakeBackend) Jobs(ctx context.Context) ([]apitype.JobRun, error) {
+	f.record(ctx, call{op: "jobs"})
+	if f.jobs == nil {
+		return nil, apitype.ErrUnimplemented
+	}
+	return f.jobs(ctx)
 }
 
 // drainingBackend is a fakeBackend that can tell whether it drains.

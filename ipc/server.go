@@ -106,6 +106,19 @@ type Backend interface {
 	Events(ctx context.Context) (events <-chan apitype.Event, cancel func(), err error)
 	// Shutdown starts a graceful drain and returns at once.
 	Shutdown(ctx context.Context) error
+	// RunJob starts a run of job name with args appended to its argv (or
+	// queues it when max_concurrent runs are live) and returns the run.
+	// Unknown job: apitype.ErrNotFound; arguments refused (args = "none",
+	// NUL bytes, too large): apitype.ErrBadRequest; queue full:
+	// apitype.ErrQueueFull; a drain has begun: apitype.ErrShuttingDown.
+	RunJob(ctx context.Context, name string, args []string) (apitype.JobRun, error)
+	// StopRun stops run id (a queued run is dropped; a live one gets its
+	// stop_signal, then SIGKILL after stop_timeout) and returns it at once,
+	// usually still running. A run that has ended is returned unchanged.
+	// Unknown id: apitype.ErrNotFound.
+	StopRun(ctx context.Context, id string) (apitype.JobRun, error)
+	// Jobs returns every kept run of every job, newest first.
+	Jobs(ctx context.Context) ([]apitype.JobRun, error)
 }
 
 // drainer is the optional part of a Backend that GET /v1/health asks.
@@ -276,6 +289,9 @@ func (a *api) routes() *http.ServeMux {
 		{"POST", "/v1/programs/{target}/signal", a.signal},
 		{"GET", "/v1/programs/{instance}/logs", a.logs},
 		{"POST", "/v1/reload", a.reload},
+		{"GET", "/v1/jobs", a.jobs},
+		{"POST", "/v1/jobs/{name}/run", a.runJob},
+		{"POST", "/v1/runs/{id}/stop", a.stopRun},
 		{"GET", "/v1/events", a.events},
 		{"POST", "/v1/shutdown", a.shutdown},
 		{"GET", "/v1/health", a.health},

@@ -52,7 +52,7 @@ type runRecord struct {
 
 // recordPid writes the pidfile and start time of a detached process.
 func (s *Supervisor) recordPid(name string, pid int) {
-	if err := pidfile.Write(s.pidsDir(), fileName(name), pid); err != nil {
+	if err := pidfile.Write(s.pidsDir(), fileName(name), pid); err != nil && !errors.Is(err, os.ErrNotExist) {
 		s.logger.Warn("record detached process", "instance", name, "pid", pid, "err", err)
 	}
 }
@@ -164,11 +164,20 @@ func (s *Supervisor) adoptRun(rec pidfile.Record, now time.Time) bool {
 	if j == nil {
 		return false
 	}
+	if err := ownedBy(rec.Pid, j.prog.User); err != nil {
+		s.logger.Warn("detached record refused; removed", "run", rr.ID, "err", err)
+		pidfile.Remove(s.pidsDir(), rec.Name)
+		s.loseRun(rec.Name)
+		return true
+	}
 	fd, err := unix.PidfdOpen(rec.Pid, 0)
 	if err != nil {
 		return false
 	}
 	r := &run{id: rr.ID, job: j, state: apitype.RunRunning, pid: rec.Pid, args: rr.Args, started: rr.Started, log: rr.Log, adopted: true, pidfd: fd}
+	if t := j.cfg.Timeout; t > 0 && !rr.Started.IsZero() {
+		r.deadline = rr.Started.Add(t) // one already past stops the run at once
+	}
 	if r.args == nil {
 		r.args = []string{}
 	}
@@ -190,6 +199,11 @@ func (s *Supervisor) adoptInstance(rec pidfile.Record, now time.Time) bool {
 	for _, in := range s.all {
 		if fileName(in.name) != rec.Name || !in.prog.Detach {
 			continue
+		}
+		if err := ownedBy(rec.Pid, in.prog.User); err != nil {
+			s.logger.Warn("detached record refused; removed", "instance", in.name, "err", err)
+			pidfile.Remove(s.pidsDir(), rec.Name)
+			return true
 		}
 		fd, err := unix.PidfdOpen(rec.Pid, 0)
 		if err != nil {
@@ -216,6 +230,30 @@ func (s *Supervisor) adoptInstance(rec pidfile.Record, now time.Time) bool {
 		return true
 	}
 	return false
+}
+
+// ownedBy refuses to adopt pid unless it runs as the program's user (or
+// superd's, without one): a recycled pid of another user's process is
+// never taken over.
+func ownedBy(pid int, userName string) error {
+	want := os.Geteuid()
+	if userName != "" {
+		u, err := lookupUser(userName)
+		if err != nil {
+			return err
+		}
+		if want, err = strconv.Atoi(u.Uid); err != nil {
+			return err
+		}
+	}
+	got, err := pidfile.Uid(pid)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("pid %d runs as uid %d, not %d: not ours", pid, got, want)
+	}
+	return nil
 }
 
 // watchPidfd calls exited once the process behind fd ends, unless Run ends

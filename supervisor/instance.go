@@ -102,6 +102,7 @@ func (in *instance) snapshot(now time.Time) apitype.Instance {
 		ExitSignal: in.exitSig,
 		Ready:      true,
 		Healthy:    true,
+		Detached:   in.prog.Detach,
 		Message:    in.message,
 	}
 	if in.pid > 0 && (in.state == apitype.StateRunning || in.state == apitype.StateStarting || in.state == apitype.StateStopping) {

@@ -221,19 +221,21 @@ func (s *Supervisor) onRunExit(m runExit, now time.Time) {
 	if r.state != apitype.RunRunning || m.st.Pid != r.pid {
 		return
 	}
-	if m.st.Signal != 0 {
+	switch {
+	case m.st.Unknown: // re-adopted: superd could not learn the status
+	case m.st.Signal != 0:
 		name := signalName(m.st.Signal)
 		r.exitSig = &name
-	} else {
+	default:
 		code := m.st.Code
 		r.exitCode = &code
 	}
 	end := apitype.RunFailed
 	switch {
-	case r.adopted:
-		end = apitype.RunLost
 	case r.endAs != "":
 		end = r.endAs
+	case r.adopted:
+		end = apitype.RunLost
 	case m.st.Signal == 0 && m.st.Code == 0:
 		end = apitype.RunSucceeded
 	}

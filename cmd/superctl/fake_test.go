@@ -56,6 +56,7 @@ type call struct {
 	sig      syscall.Signal
 	n        int
 	follow   bool
+	args     []string // RunJob's arguments
 }
 
 // fakeBackend serves the fake world and records every call. Special
@@ -69,8 +70,9 @@ type fakeBackend struct {
 	// events, when set, serves Events; else ErrUnimplemented.
 	events func(ctx context.Context) (<-chan apitype.Event, func(), error)
 
-	mu    sync.Mutex // guards the field below
+	mu    sync.Mutex // guards the fields below
 	calls []call
+	jobs  *jobWorld // the fake's job runs (jobs_test.go); made on first use
 }
 
 func (f *fakeBackend) record(ctx context.Context, c call) {

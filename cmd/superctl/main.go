@@ -1,6 +1,7 @@
 // Command superctl controls a running superd over its Unix socket (SPEC §1):
 // it shows status, starts, stops, restarts and signals programs, shows their
-// output, reloads the config, streams events, and asks superd to shut down.
+// output, reloads the config, runs jobs and stops their runs, streams
+// events, and asks superd to shut down.
 //
 // Exit status: 0 success; 1 the operation failed; 2 usage error; 3 status or
 // pid found a targeted instance not running; 4 unknown name; 5 superd not
@@ -94,7 +95,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Short: "Control a running superd",
 		Long: `superctl controls a running superd over its Unix socket: it shows the state
 of programs, starts, stops, restarts and signals them, shows their output,
-reloads the config, streams state changes and asks superd to shut down.
+reloads the config, runs jobs and stops their runs, streams state changes and
+asks superd to shut down.
 
 A TARGET is a program name (all its instances), an instance NAME:N, or "all".
 
@@ -103,6 +105,7 @@ pid found a targeted instance not running; 4 unknown name; 5 superd not
 reachable; 6 permission denied.`,
 		Example: `  superctl status
   superctl restart web
+  superctl job run backup -- --full
   superctl -s /run/superd/superd.sock logs -f web:0`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -149,6 +152,8 @@ started by hand.`,
 		a.logsCommand(),
 		a.pidCommand(),
 		a.reloadCommand(),
+		a.jobsCommand(),
+		a.jobCommand(),
 		a.eventsCommand(),
 		a.shutdownCommand(),
 		a.versionCommand(),

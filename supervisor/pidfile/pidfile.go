@@ -84,9 +84,9 @@ func sameProcess(startFile string, pid int) (bool, time.Time, error) {
 	if err != nil {
 		return false, started, fmt.Errorf("start time record %s: not a number", startFile)
 	}
-	got, err := StartTime(pid)
-	if err != nil {
-		return false, started, nil // gone
+	got, zombie, err := stat(pid)
+	if err != nil || zombie {
+		return false, started, nil // gone, or dead and not reaped yet
 	}
 	return got == want, started, nil
 }
@@ -125,20 +125,28 @@ func Read(path string) (int, error) {
 // StartTime is the start time of pid in clock ticks since boot, field 22 of
 // /proc/PID/stat.
 func StartTime(pid int) (uint64, error) {
+	st, _, err := stat(pid)
+	return st, err
+}
+
+// stat reads the start time of pid and whether it is a zombie (dead, not
+// reaped yet: state Z or X).
+func stat(pid int) (start uint64, zombie bool, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, fmt.Errorf("start time of %d: %w", pid, err)
+		return 0, false, fmt.Errorf("start time of %d: %w", pid, err)
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, errors.New("start time: malformed /proc stat")
+		return 0, false, errors.New("start time: malformed /proc stat")
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return 0, errors.New("start time: short /proc stat")
+		return 0, false, errors.New("start time: short /proc stat")
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0] == "Z" || f[0] == "X", err
 }
 
 func writeAtomic(path, content string) error {
@@ -164,4 +172,21 @@ func writeAtomic(path, content string) error {
 		return fmt.Errorf("pidfile %s: %w", path, err)
 	}
 	return nil
+}
+
+// Uid is the real user id pid runs as.
+func Uid(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Uid:"); ok {
+			f := strings.Fields(v)
+			if len(f) > 0 {
+				return strconv.Atoi(f[0])
+			}
+		}
+	}
+	return 0, fmt.Errorf("uid of %d: no Uid line", pid)
 }
