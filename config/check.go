@@ -212,14 +212,14 @@ type programType string
 // UnmarshalText accepts "simple" or "notify".
 func (pt *programType) UnmarshalText(text []byte) error {
 	switch s := string(text); s {
-	case TypeSimple, TypeNotify:
+	case TypeSimple, TypeNotify, TypeForking:
 		*pt = programType(s)
 		return nil
 	}
-	return enumError(string(text), []string{TypeSimple, TypeNotify})
+	return enumError(string(text), []string{TypeSimple, TypeNotify, TypeForking})
 }
 
-func (*programType) expected() string { return `"simple" or "notify"` }
+func (*programType) expected() string { return `"simple", "notify" or "forking"` }
 
 // decodeTOML decodes a type, refusing a type that superd does not
 // implement yet with `type = "forking" is not supported yet`.

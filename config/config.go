@@ -119,6 +119,9 @@ const (
 	// TypeNotify: like simple, and the service says READY=1 (and pings
 	// WATCHDOG=1) on the NOTIFY_SOCKET superd gives it.
 	TypeNotify = "notify"
+	// TypeForking: the command forks a daemon and exits 0; superd then
+	// supervises the pid the daemon wrote to PidFile.
+	TypeForking = "forking"
 )
 
 // Check is a readiness or health check: exactly one of TCP, HTTP, Exec and Log (Log: ready only) is set.
@@ -189,6 +192,7 @@ type Program struct {
 	Health             *Check        // nil: no health check
 	Type               string        // "simple" (default) or "notify"
 	Watchdog           time.Duration // notify: restart when WATCHDOG=1 pings stop for this long; 0 = off
+	PidFile            string        // type = "forking": where the daemon writes its pid
 	// Credentials maps a credential's name (a file name in
 	// $CREDENTIALS_DIRECTORY) to the absolute path of its source file, which
 	// Load does not check exists; nil for none.

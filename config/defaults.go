@@ -175,6 +175,7 @@ func fillDefaults(sys *system, s *superdFields, progs, jobs []*programFields) {
 		setDefault(&p.Timestamps, false)
 		setDefault(&p.Type, TypeSimple)
 		setDefault(&p.Watchdog, 0)
+		setDefault(&p.PidFile, "")
 		// ready and health have no default; their keys do. A table from
 		// [defaults] is shared by the programs that take it: copy it.
 		if p.Ready != nil {

@@ -68,6 +68,7 @@ type programFields struct {
 	Health             *healthCheck       `toml:"health" for:"program"`
 	Type               *programType       `toml:"type" for:"program"`
 	Watchdog           *duration          `toml:"watchdog" for:"program"`
+	PidFile            *string            `toml:"pidfile" check:"abs" for:"program"`
 	Credentials        *map[string]string `toml:"credentials" check:"credentials"`
 	Detach             *bool              `toml:"detach"`
 	Timeout            *duration          `toml:"timeout" for:"job"`
@@ -212,6 +213,7 @@ func (p *programFields) build() *Program {
 		Health:             health,
 		Type:               string(*p.Type),
 		Watchdog:           time.Duration(*p.Watchdog),
+		PidFile:            *p.PidFile,
 		Credentials:        cloneMap(*p.Credentials),
 		Detach:             *p.Detach,
 	}

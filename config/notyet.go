@@ -23,9 +23,9 @@ func keysNotSupportedYet(kind tableKind) []string {
 	case kindSuperd:
 		return nil
 	case kindDefaults, kindProgram:
-		return []string{"pidfile", "cgroup"}
+		return []string{"cgroup"}
 	case kindJob:
-		return []string{"cgroup"} // pidfile is a program key (type = "forking")
+		return []string{"cgroup"}
 	}
 	return nil
 }
@@ -38,8 +38,6 @@ func keyNotSupportedYet(kind tableKind, key string) bool {
 // valueNotSupportedYet reports whether value is refused for key.
 func valueNotSupportedYet(key, value string) bool {
 	switch key {
-	case "type":
-		return value == "forking"
 	}
 	return false
 }

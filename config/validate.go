@@ -38,6 +38,16 @@ func (l *loader) validateProgram(p *programFields) {
 	if !p.src.bad["type"] && !p.src.bad["watchdog"] && *p.Watchdog > 0 && *p.Type != TypeNotify {
 		l.errs.errorf(p.keyPos("watchdog"), `watchdog needs type = "notify"`)
 	}
+	if p.kind != kindJob && !p.src.bad["type"] && !p.src.bad["pidfile"] {
+		switch {
+		case *p.Type == TypeForking && *p.PidFile == "":
+			l.errs.errorf(p.keyPos("type"), `type = "forking" needs pidfile: where the daemon writes its pid`)
+		case *p.Type != TypeForking && *p.PidFile != "":
+			l.errs.errorf(p.keyPos("pidfile"), `pidfile needs type = "forking"`)
+		case *p.Type == TypeForking && *p.Detach:
+			l.errs.errorf(p.keyPos("detach"), `detach cannot be used with type = "forking"`)
+		}
+	}
 }
 
 // validateDetach checks that a detached program or job writes its output

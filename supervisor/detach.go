@@ -296,3 +296,67 @@ func signalAdopted(fd int, sig syscall.Signal) error {
 	}
 	return nil
 }
+
+// adopter registers a daemon a forking program left behind with the reaper;
+// ProcSpawner is one.
+type adopter interface {
+	Adopt(pid int, exited func(ExitStatus)) error
+}
+
+// adoptForked reads the pidfile of a forking program whose command exited
+// 0, checks the pid (a number > 1, not superd, a child of superd as
+// subreaper, running as the program's user) and supervises it.
+func (s *Supervisor) adoptForked(in *instance, now time.Time) {
+	pid, err := s.forkedPid(in)
+	if err == nil {
+		a, ok := s.spawner.(adopter)
+		if !ok {
+			err = errors.New("this spawner cannot adopt daemons")
+		} else {
+			err = a.Adopt(pid, func(st ExitStatus) {
+				select {
+				case s.exits <- exitMsg{in: in, st: st}:
+				case <-s.done:
+				}
+			})
+		}
+	}
+	if err != nil {
+		s.apply(in, event{kind: evSpawnErr, err: err}, now)
+		return
+	}
+	pgid, err := unix.Getpgid(pid)
+	if err != nil {
+		pgid = pid
+	}
+	s.logger.Info("forking program: daemon adopted", "instance", in.name, "pid", pid, "pidfile", in.prog.PidFile)
+	s.apply(in, event{kind: evSpawned, pid: pid, forked: true, pgid: pgid}, now)
+}
+
+func (s *Supervisor) forkedPid(in *instance) (int, error) {
+	p := in.prog
+	var owners []int
+	if p.User != "" {
+		if u, err := lookupUser(p.User); err == nil {
+			if uid, err := strconv.Atoi(u.Uid); err == nil {
+				owners = append(owners, uid)
+			}
+		}
+	}
+	pid, err := pidfile.Read(p.PidFile, owners...)
+	if err != nil {
+		return 0, fmt.Errorf("pidfile: %w", err)
+	}
+	if pid == os.Getpid() {
+		return 0, fmt.Errorf("pidfile %s names superd itself (pid %d): refused", p.PidFile, pid)
+	}
+	if ppid, err := pidfile.Parent(pid); err != nil {
+		return 0, fmt.Errorf("pidfile %s: pid %d is not running", p.PidFile, pid)
+	} else if ppid != os.Getpid() {
+		return 0, fmt.Errorf("pidfile %s: pid %d is not a child of superd (parent %d; is subreaper off?)", p.PidFile, pid, ppid)
+	}
+	if err := ownedBy(pid, p.User); err != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, err)
+	}
+	return pid, nil
+}

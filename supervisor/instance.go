@@ -64,6 +64,7 @@ type instance struct {
 	notify       *notify.Socket // type = "notify": its NOTIFY_SOCKET, once made
 	adopted      bool           // a detached process re-adopted after a restart of superd
 	spawnQueued  bool           // starting: waits in the loop's spawn queue
+	launching    bool           // starting, forking: the command that forks the daemon runs
 	pidfd        int            // adopted: its pidfd (signals, exit); 0: none
 	mainPid      int            // MAINPID= of a notify program (one of its group)
 	notifyStatus string         // the last STATUS= of a notify program

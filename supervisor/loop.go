@@ -375,6 +375,8 @@ func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
 			s.fatalExit = true
 			s.beginDrain(now, "on_fatal of "+in.name)
 		}
+	case efForked:
+		s.adoptForked(in, now)
 	case efStartDeps:
 		for _, dep := range in.prog.DependsOn {
 			if pr := s.progs[dep]; pr != nil {

@@ -457,3 +457,15 @@ func copyCredentials(dir string, creds map[string]string, cred *syscall.Credenti
 	}
 	return os.Chmod(dir, 0o500)
 }
+
+// Adopt has the reaper supervise pid, a daemon a forking program left
+// behind (reparented to superd as subreaper).
+func (sp *ProcSpawner) Adopt(pid int, exited func(ExitStatus)) error {
+	return sp.reaper.Adopt(pid, func(e reaper.Exit) {
+		st := ExitStatus{Pid: e.Pid, Code: e.Code()}
+		if e.Status.Signaled() {
+			st.Signal = e.Status.Signal()
+		}
+		exited(st)
+	})
+}

@@ -47,6 +47,8 @@ type event struct {
 	jitter     float64        // in [-1, 1): varies backoff delays by up to ±20%
 	reason     string         // evDepFailed: which dependency
 	unknown    bool           // evExit of a re-adopted process: status unknown
+	forked     bool           // evSpawned: the daemon a forking program left, adopted
+	pgid       int            // evSpawned (forked): the daemon's process group
 }
 
 // effectKind is something the loop must do for step.
@@ -57,6 +59,7 @@ const (
 	efSignal                      // send sig to the leader, or to the group when group is set
 	efFatal                       // the instance went fatal (on_fatal applies)
 	efStartDeps                   // ask the dependencies to start
+	efForked                      // a forking program's command exited 0: read its pidfile, adopt the daemon
 )
 
 type effect struct {
@@ -140,8 +143,20 @@ func step(in *instance, ev event, now time.Time) []effect {
 			in.message = "dependency " + ev.reason + " is fatal"
 			return []effect{{kind: efFatal}}
 		case evSpawned:
+			if p.Type == config.TypeForking && !ev.forked {
+				// Starting -> Starting (the forking command runs)
+				in.pid, in.pgid = ev.pid, ev.pid
+				in.started = now
+				in.pending, in.launching = false, true
+				in.deadline = now.Add(readyTimeout(p))
+				return nil
+			}
 			// Starting -> Starting, or Starting -> Running
+			in.launching = false
 			in.pid, in.pgid = ev.pid, ev.pid
+			if ev.forked && ev.pgid > 0 {
+				in.pgid = ev.pgid
+			}
 			in.started = now
 			in.pending = false
 			in.healthy, in.healthFails = true, 0
@@ -181,6 +196,14 @@ func step(in *instance, ev event, now time.Time) []effect {
 			if ev.pid != in.pid {
 				return nil
 			}
+			if in.launching && ev.sig == 0 && ev.code == 0 {
+				// Starting -> Starting (the forking command is done: adopt its daemon)
+				in.launching = false
+				in.pid = 0
+				in.deadline = time.Time{}
+				return []effect{{kind: efForked}}
+			}
+			in.launching = false
 			// Starting -> Backoff, or Starting -> Fatal
 			recordExit(in, ev)
 			var eff []effect
@@ -196,6 +219,13 @@ func step(in *instance, ev event, now time.Time) []effect {
 				}
 				// Starting -> Starting (spawn after restart_delay)
 				return spawnNow(in)
+			}
+			if in.launching {
+				// Starting -> Stopping (the forking command took too long), then Backoff or Fatal
+				why := fmt.Sprintf("forking command did not exit within %s", readyTimeout(p))
+				eff := beginStop(in, now, false)
+				in.failReason, in.message = why, why
+				return eff
 			}
 			if !in.upOK && !now.Before(in.started.Add(p.StartSeconds)) {
 				in.upOK = true

@@ -245,7 +245,7 @@ var enoent = event{kind: evSpawnErr, err: syscall.ENOENT}
 
 // stepCases is every case of TestStep: the core state machine here, readiness,
 // health and the watchdog in step_ready_test.go.
-var stepCases = slices.Concat(coreStepCases, readyStepCases)
+var stepCases = slices.Concat(coreStepCases, readyStepCases, forkingStepCases)
 
 var coreStepCases = []stepCase{
 	// Stopped|Exited|Fatal -> Starting
@@ -595,36 +595,39 @@ func fmtDeadline(d time.Time) string {
 func TestStepCoversEveryArm(t *testing.T) {
 	// Each arm, by the prefix its cases' names start with.
 	arms := map[string][]string{
-		"Stopped|Exited|Fatal -> Starting":                                             {"stopped/start", "exited/start", "fatal/start"},
-		"Starting -> Starting (dependencies up)":                                       {"starting/deps-ready"},
-		"Starting -> Fatal":                                                            {"starting/dep-failed"},
-		"Starting -> Starting, or Starting -> Running":                                 {"starting/spawned"},
-		"Starting -> Backoff, or Starting -> Fatal":                                    {"starting/spawn-error", "starting/exit"},
-		"Starting -> Starting (spawn after restart_delay)":                             {"starting/timer after restart_delay"},
-		"Starting -> Running":                                                          {"starting/timer runs"},
-		"Starting -> Stopped (nothing runs yet)":                                       {"starting/stop of a pending", "starting/stop while waiting"},
-		"Starting -> Stopping":                                                         {"starting/stop signals"},
-		"Starting -> Stopping (then start)":                                            {"starting/restart stops"},
-		"Running -> Exited":                                                            {"running/exit 0 with on-failure", "running/exit 1 with never"},
-		"Running -> Starting (automatic restart)":                                      {"running/exit 1 with on-failure", "running/exit with restart_delay"},
-		"Running -> Stopping":                                                          {"running/stop"},
-		"Running -> Stopping (then start)":                                             {"running/restart"},
-		"Backoff -> Starting":                                                          {"backoff/timer retries"},
-		"Backoff -> Starting (at once)":                                                {"backoff/start", "backoff/restart"},
-		"Backoff -> Stopped":                                                           {"backoff/stop"},
-		"Stopping -> Stopped (the group emptied)":                                      {"stopping/timer with the leader gone and the group empty"},
-		"Stopping -> Stopping (stop_timeout is up: SIGKILL)":                           {"stopping/timer at stop_timeout"},
-		"Stopping -> Stopping (SIGKILL now: drain timeout or a second signal)":         {"stopping/kill"},
-		"Stopping -> Stopping (leader gone, group lives on)":                           {"stopping/exit with the group alive"},
-		"Stopping -> Stopped":                                                          {"stopping/exit with the group empty"},
-		"Stopping -> Stopping (then start)":                                            {"stopping/start", "stopping/restart"},
-		"Stopping -> Stopping (an explicit stop cancels a pending restart or backoff)": {"stopping/stop"},
-		"... -> Starting (restart)":                                                    {"stopping/exit then start"},
-		"Starting -> Running (ready)":                                                  {"starting/ready after start_seconds", "starting/ready with start_seconds 0"},
-		"Starting -> Stopping (not ready in time), then Backoff or Fatal":              {"starting/timer not ready"},
-		"Running -> Stopping (unhealthy), then Starting":                               {"running/health-fail at failures", "running/health-fail with failures 1"},
-		"Running -> Stopping (watchdog timeout), then Starting":                        {"running/timer watchdog expired"},
-		"Stopping -> Backoff|Fatal (a start that failed its readiness)":                {"stopping/exit after not ready", "stopping/timer after not ready"},
+		"Stopped|Exited|Fatal -> Starting":                                                {"stopped/start", "exited/start", "fatal/start"},
+		"Starting -> Starting (dependencies up)":                                          {"starting/deps-ready"},
+		"Starting -> Fatal":                                                               {"starting/dep-failed"},
+		"Starting -> Starting, or Starting -> Running":                                    {"starting/spawned"},
+		"Starting -> Backoff, or Starting -> Fatal":                                       {"starting/spawn-error", "starting/exit"},
+		"Starting -> Starting (spawn after restart_delay)":                                {"starting/timer after restart_delay"},
+		"Starting -> Running":                                                             {"starting/timer runs"},
+		"Starting -> Stopped (nothing runs yet)":                                          {"starting/stop of a pending", "starting/stop while waiting"},
+		"Starting -> Stopping":                                                            {"starting/stop signals"},
+		"Starting -> Stopping (then start)":                                               {"starting/restart stops"},
+		"Running -> Exited":                                                               {"running/exit 0 with on-failure", "running/exit 1 with never"},
+		"Running -> Starting (automatic restart)":                                         {"running/exit 1 with on-failure", "running/exit with restart_delay"},
+		"Running -> Stopping":                                                             {"running/stop"},
+		"Running -> Stopping (then start)":                                                {"running/restart"},
+		"Backoff -> Starting":                                                             {"backoff/timer retries"},
+		"Backoff -> Starting (at once)":                                                   {"backoff/start", "backoff/restart"},
+		"Backoff -> Stopped":                                                              {"backoff/stop"},
+		"Stopping -> Stopped (the group emptied)":                                         {"stopping/timer with the leader gone and the group empty"},
+		"Stopping -> Stopping (stop_timeout is up: SIGKILL)":                              {"stopping/timer at stop_timeout"},
+		"Stopping -> Stopping (SIGKILL now: drain timeout or a second signal)":            {"stopping/kill"},
+		"Stopping -> Stopping (leader gone, group lives on)":                              {"stopping/exit with the group alive"},
+		"Stopping -> Stopped":                                                             {"stopping/exit with the group empty"},
+		"Stopping -> Stopping (then start)":                                               {"stopping/start", "stopping/restart"},
+		"Stopping -> Stopping (an explicit stop cancels a pending restart or backoff)":    {"stopping/stop"},
+		"... -> Starting (restart)":                                                       {"stopping/exit then start"},
+		"Starting -> Starting (the forking command runs)":                                 {"starting/spawned forking command"},
+		"Starting -> Starting (the forking command is done: adopt its daemon)":            {"starting/forking command exits 0"},
+		"Starting -> Stopping (the forking command took too long), then Backoff or Fatal": {"starting/forking command too slow"},
+		"Starting -> Running (ready)":                                                     {"starting/ready after start_seconds", "starting/ready with start_seconds 0"},
+		"Starting -> Stopping (not ready in time), then Backoff or Fatal":                 {"starting/timer not ready"},
+		"Running -> Stopping (unhealthy), then Starting":                                  {"running/health-fail at failures", "running/health-fail with failures 1"},
+		"Running -> Stopping (watchdog timeout), then Starting":                           {"running/timer watchdog expired"},
+		"Stopping -> Backoff|Fatal (a start that failed its readiness)":                   {"stopping/exit after not ready", "stopping/timer after not ready"},
 	}
 	for arm, prefixes := range arms {
 		for _, p := range prefixes {

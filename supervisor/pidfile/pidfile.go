@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,8 +93,8 @@ func sameProcess(startFile string, pid int) (bool, time.Time, error) {
 }
 
 // Read reads a conventional pidfile: one decimal pid > 1, in a file that
-// only its owner (root or superd's user) may write.
-func Read(path string) (int, error) {
+// only its owner (root, superd's user, or one of owners) may write.
+func Read(path string, owners ...int) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -106,7 +107,7 @@ func Read(path string) (int, error) {
 	if fi.Mode().Perm()&0o022 != 0 {
 		return 0, fmt.Errorf("pidfile %s is writable by others (mode %04o)", path, fi.Mode().Perm())
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && int(st.Uid) != os.Geteuid() && !slices.Contains(owners, int(st.Uid)) {
 		return 0, fmt.Errorf("pidfile %s belongs to uid %d, not root or superd's user", path, st.Uid)
 	}
 	b := make([]byte, 64)
@@ -189,4 +190,19 @@ func Uid(pid int) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("uid of %d: no Uid line", pid)
+}
+
+// Parent is the parent pid of pid.
+func Parent(pid int) (int, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if i < 0 || len(f) < 2 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	return strconv.Atoi(f[1])
 }

@@ -114,7 +114,14 @@ type Reaper struct {
 
 	mu    sync.Mutex // guards the fields below
 	procs map[int]*proc
+	// recent holds the exits of the last orphans reaped, so Adopt can
+	// still deliver the exit of a daemon that died before it was adopted.
+	recent [recentOrphans]Exit
+	next   int
 }
+
+// recentOrphans is how many orphan exits Adopt can look back on.
+const recentOrphans = 256
 
 type proc struct {
 	p    *os.Process
@@ -239,6 +246,37 @@ func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
 	return p.Pid, nil
 }
 
+// Adopt registers pid, a process superd did not start but will reap (a
+// daemon a forking program left behind, reparented to superd as
+// subreaper), so its exit goes to done like a started child's. If pid was
+// reaped as an orphan already, done gets that exit at once (from another
+// goroutine). It fails when pid is neither live nor among the recent
+// orphans.
+func (r *Reaper) Adopt(pid int, done func(Exit)) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.procs[pid]; ok {
+		return fmt.Errorf("adopt %d: already registered", pid)
+	}
+	for i := range r.recent {
+		if e := r.recent[i]; e.Pid == pid {
+			r.recent[i] = Exit{}
+			// exits after one call of done
+			go done(e)
+			return nil
+		}
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return fmt.Errorf("adopt %d: %w", pid, err)
+	}
+	if err := p.Signal(syscall.Signal(0)); err != nil {
+		return fmt.Errorf("adopt %d: %w", pid, err)
+	}
+	r.procs[pid] = &proc{p: p, done: done}
+	return nil
+}
+
 // Start starts a child as spec says and registers it; done is called once,
 // from the reaper's goroutine, with its exit. done must not block for long
 // and must not call back into the Reaper's Start. A failed fork or exec
@@ -277,6 +315,8 @@ func (r *Reaper) reap() {
 		pr, ok := r.procs[pid]
 		if !ok {
 			r.orphans.Add(1)
+			r.recent[r.next] = Exit{Pid: pid, Status: ws, Rusage: ru, Time: time.Now()}
+			r.next = (r.next + 1) % recentOrphans
 			continue
 		}
 		delete(r.procs, pid)

@@ -276,3 +276,62 @@ func BenchmarkStartExit(b *testing.B) {
 		<-exits
 	}
 }
+
+// TestAdopt: a daemon a child leaves behind (reparented to the subreaper)
+// can be adopted, live or already reaped as an orphan, and its real exit
+// status is delivered either way.
+func TestAdopt(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	t.Cleanup(func() { unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0) })
+	r := startReaper(t)
+	for _, tc := range []struct {
+		name      string
+		exitFirst bool
+	}{{"live", false}, {"already reaped", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The shell prints its background child's pid and exits; the
+			// child exits 3 once the test closes the gate pipe.
+			out, outW, _ := os.Pipe()
+			gate, gateW, _ := os.Pipe()
+			defer out.Close()
+			defer gateW.Close()
+			done := make(chan Exit, 1)
+			_, err := r.Start(Spec{Argv: []string{"/bin/sh", "-c", "(head -c1 <&3 >/dev/null; exit 3) >/dev/null 2>&1 & echo $!"},
+				Files: []*os.File{nil, outW, outW, gate}, Umask: -1}, func(e Exit) { done <- e })
+			outW.Close()
+			gate.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(out)
+			<-done
+			pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+			if err != nil {
+				t.Fatalf("daemon pid %q: %v", b, err)
+			}
+			if tc.exitFirst {
+				n := r.Orphans()
+				gateW.Close()
+				for deadline := time.Now().Add(10 * time.Second); r.Orphans() == n; waitBriefly() {
+					if time.Now().After(deadline) {
+						t.Fatal("the orphan was never reaped")
+					}
+				}
+			}
+			exited := make(chan Exit, 1)
+			if err := r.Adopt(pid, func(e Exit) { exited <- e }); err != nil {
+				t.Fatalf("Adopt(%d) = %v", pid, err)
+			}
+			gateW.Close()
+			e := <-exited
+			if e.Pid != pid || e.Code() != 3 {
+				t.Errorf("adopted exit = pid %d code %d; want pid %d code 3", e.Pid, e.Code(), pid)
+			}
+		})
+	}
+	if err := r.Adopt(999999, func(Exit) {}); err == nil {
+		t.Errorf("Adopt(a pid that does not exist) = nil; want an error")
+	}
+}
