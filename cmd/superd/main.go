@@ -148,7 +148,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	for _, p := range cfg.Programs {
 		n += p.Instances
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d programs, %d instances\n", cfg.Path, len(cfg.Programs), n)
+	fmt.Fprintf(stdout, "%s: ok: %d programs, %d instances, %d jobs\n", cfg.Path, len(cfg.Programs), n, len(cfg.Jobs))
 	return nil
 }
 
