@@ -126,10 +126,6 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 			return 0, err
 		}
 	}
-	var limits []reaper.Rlimit
-	for _, l := range p.Limits {
-		limits = append(limits, reaper.Rlimit{Resource: l.Resource, Soft: l.Soft, Hard: l.Hard})
-	}
 	pid, err := sp.reaper.Start(reaper.Spec{
 		Argv:       append(slices.Clone(p.Argv()), req.args...),
 		Env:        env,
@@ -137,14 +133,8 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 		Files:      []*os.File{stdin, stdout, stderr},
 		Credential: cred,
 		Umask:      p.Umask,
-		Rlimits:    limits,
-	}, func(e reaper.Exit) {
-		st := ExitStatus{Pid: e.Pid, Code: e.Code()}
-		if e.Status.Signaled() {
-			st.Signal = e.Status.Signal()
-		}
-		exited(st)
-	})
+		Rlimits:    rlimits(p),
+	}, func(e reaper.Exit) { exited(exitStatus(e)) })
 	// Start the pumps either way: on failure, closing the write ends below
 	// gives them EOF at once.
 	for _, start := range pumps {
@@ -392,10 +382,6 @@ func (sp *ProcSpawner) spawnDetached(req spawnReq, env []string, cred *syscall.C
 		}
 		defer stderr.Close()
 	}
-	var limits []reaper.Rlimit
-	for _, l := range p.Limits {
-		limits = append(limits, reaper.Rlimit{Resource: l.Resource, Soft: l.Soft, Hard: l.Hard})
-	}
 	return sp.reaper.Start(reaper.Spec{
 		Argv:       append(slices.Clone(p.Argv()), req.args...),
 		Env:        env,
@@ -403,15 +389,9 @@ func (sp *ProcSpawner) spawnDetached(req spawnReq, env []string, cred *syscall.C
 		Files:      []*os.File{stdin, stdout, stderr},
 		Credential: cred,
 		Umask:      p.Umask,
-		Rlimits:    limits,
+		Rlimits:    rlimits(p),
 		Detach:     true,
-	}, func(e reaper.Exit) {
-		st := ExitStatus{Pid: e.Pid, Code: e.Code()}
-		if e.Status.Signaled() {
-			st.Signal = e.Status.Signal()
-		}
-		exited(st)
-	})
+	}, func(e reaper.Exit) { exited(exitStatus(e)) })
 }
 
 // copyCredentials copies each named credential file into dir (0500, files
@@ -461,11 +441,23 @@ func copyCredentials(dir string, creds map[string]string, cred *syscall.Credenti
 // Adopt has the reaper supervise pid, a daemon a forking program left
 // behind (reparented to superd as subreaper).
 func (sp *ProcSpawner) Adopt(pid int, exited func(ExitStatus)) error {
-	return sp.reaper.Adopt(pid, func(e reaper.Exit) {
-		st := ExitStatus{Pid: e.Pid, Code: e.Code()}
-		if e.Status.Signaled() {
-			st.Signal = e.Status.Signal()
-		}
-		exited(st)
-	})
+	return sp.reaper.Adopt(pid, func(e reaper.Exit) { exited(exitStatus(e)) })
+}
+
+// exitStatus is a reaper exit as the loop sees it.
+func exitStatus(e reaper.Exit) ExitStatus {
+	st := ExitStatus{Pid: e.Pid, Code: e.Code()}
+	if e.Status.Signaled() {
+		st.Signal = e.Status.Signal()
+	}
+	return st
+}
+
+// rlimits are the program's limits as the reaper takes them.
+func rlimits(p *config.Program) []reaper.Rlimit {
+	var out []reaper.Rlimit
+	for _, l := range p.Limits {
+		out = append(out, reaper.Rlimit{Resource: l.Resource, Soft: l.Soft, Hard: l.Hard})
+	}
+	return out
 }
