@@ -17,53 +17,59 @@ const drainDelay = time.Second
 // drainProgram is a program that, on SIGTERM, takes drainDelay to exit 0
 // and appends its name to clean just before. It appends its name to ready
 // once its trap is set. `wait` is interrupted by the trapped signal, then
-// the trap runs (SIGTERM also kills the background sleep: it goes to the
-// whole process group).
+// the trap runs; the trap kills the background sleep itself, so that no
+// process outlives the program whether the supervisor signals the program
+// alone (s6, runit) or its whole process group (superd, supervisord with
+// stopasgroup).
 func drainProgram(name, ready, clean string) program {
-	script := fmt.Sprintf("trap '/bin/sleep %g; echo %s >> %s; exit 0' TERM; echo %s >> %s; /bin/sleep 100000 & wait",
+	script := fmt.Sprintf("trap 'kill $! 2>/dev/null; /bin/sleep %g; echo %s >> %s; exit 0' TERM; echo %s >> %s; /bin/sleep 100000 & wait",
 		drainDelay.Seconds(), name, clean, name, ready)
 	return program{name: name, argv: []string{"/bin/sh", "-c", script}, stopTimeout: 30 * time.Second}
 }
 
 // runDrain starts e.sizes.drainN programs that each take 1 s to exit
-// after SIGTERM, and times SIGTERM to the supervisor → the supervisor's
-// exit (median of e.sizes.reps runs); it counts the programs that exited
-// cleanly.
+// after SIGTERM, and times the stop request to the supervisor → the
+// supervisor exited and every process it started gone (median of
+// e.sizes.rounds rounds, the systems taking turns); it counts the programs
+// that exited cleanly.
 func runDrain(ctx context.Context, e *env) ([]row, error) {
 	n := e.sizes.drainN
-	t := row{scenario: "drain", metric: fmt.Sprintf("SIGTERM → exit, %d programs taking %v, median of %d", n, drainDelay, e.sizes.reps),
-		values: map[string]string{}, floorIs: "Go loop: SIGTERM each group, wait4 all"}
-	c := row{scenario: "drain", metric: fmt.Sprintf("programs that exited 0, worst of %d", e.sizes.reps), values: map[string]string{}}
-	for _, def := range e.systems {
-		var ds []time.Duration
-		worst := n
-		for i := range e.sizes.reps {
+	t := newRow("drain.time", "drain", fmt.Sprintf("stop → last process gone, %d programs taking %v, median of %d", n, drainDelay, e.sizes.rounds))
+	t.floorIs = "Go loop: SIGTERM each group, wait4 all"
+	c := newRow("drain.clean", "drain", fmt.Sprintf("programs that exited 0, worst of %d", e.sizes.rounds))
+	c.noRatio = true
+	ds := map[string][]time.Duration{}
+	worst := map[string]int{}
+	var fs []time.Duration
+	fworst := n
+	for round := range e.sizes.rounds {
+		for _, def := range e.systems {
 			d, clean, err := drainOnce(ctx, e, def)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", def.name, err)
 			}
-			e.progress("drain: %s: %s, %d of %d clean (run %d of %d)", def.name, fmtDur(d), clean, n, i+1, e.sizes.reps)
+			e.progress("drain: %s: %s, %d of %d clean (round %d of %d)", def.name, fmtDur(d), clean, n, round+1, e.sizes.rounds)
 			if clean < n {
 				e.warn("drain: %s: only %d of %d programs exited cleanly", def.name, clean, n)
 			}
-			ds = append(ds, d)
-			worst = min(worst, clean)
+			ds[def.name] = append(ds[def.name], d)
+			if w, ok := worst[def.name]; !ok || clean < w {
+				worst[def.name] = clean
+			}
 		}
-		t.values[def.name] = fmtDur(median(ds))
-		c.values[def.name] = fmt.Sprintf("%d/%d", worst, n)
-	}
-	var fs []time.Duration
-	worst := n
-	for range e.sizes.reps {
 		d, clean, err := drainFloor(ctx, e)
 		if err != nil {
 			return nil, fmt.Errorf("floor: %w", err)
 		}
 		fs = append(fs, d)
-		worst = min(worst, clean)
+		fworst = min(fworst, clean)
 	}
-	t.floor = fmtDur(median(fs))
-	c.floor = fmt.Sprintf("%d/%d", worst, n)
+	for name, d := range ds {
+		t.values[name] = durCell(median(d))
+		c.values[name] = numCell(fmt.Sprintf("%d/%d", worst[name], n), float64(worst[name]))
+	}
+	t.floor = durCell(median(fs))
+	c.floor = numCell(fmt.Sprintf("%d/%d", fworst, n), float64(fworst))
 	return []row{t, c}, nil
 }
 
@@ -153,7 +159,7 @@ func drainOnce(ctx context.Context, e *env, def systemDef) (time.Duration, int, 
 	if err := sys.Start(ctx); err != nil {
 		return 0, 0, err
 	}
-	if err := sys.WaitAllRunning(ctx, apiPoll); err != nil {
+	if err := sys.WaitAllRunning(ctx, 20*time.Millisecond); err != nil {
 		return 0, 0, err
 	}
 	// Running is not enough: each shell must have set its trap.

@@ -14,82 +14,121 @@ import (
 // line of the logs scenario.
 func logLine() string { return strings.Repeat("superbench-log-line-", 4)[:79] }
 
-// writerScript is the shell line that writes n bytes of 80-byte lines to
-// stdout, then redirect (e.g. "> FILE", "| cat > FILE").
-func writerScript(n int64, redirect string) string {
-	return fmt.Sprintf("/usr/bin/yes %s | /usr/bin/head -c %d %s", logLine(), n, redirect)
+// logKind is one output of the logs scenario.
+type logKind struct {
+	key   string // "lines" or "raw"
+	what  string // for the metric
+	lines bool   // 80-byte lines: rotation must not split one
+	// size returns how many bytes the child writes, for e.sizes.logBytes.
+	size func(n int64) int64
+	// slack is how many of them may stay unwritten when the child is done:
+	// s6-log and svlogd write a line only once it is ended (or at their
+	// line limit), and never see the end of their input (s6-svscan and
+	// runsv hold the pipe open), so raw bytes at the end stay buffered.
+	slack int64
+	// script returns the shell line that writes n bytes to stdout, then
+	// redirect (e.g. "> FILE", "| cat > FILE").
+	script func(n int64, redirect string) string
 }
 
-// runLogs has a single program write e.sizes.logBytes to stdout, captured
-// to a rotated file, and measures the throughput from the supervisor's
-// launch until the program has exited and every byte is on file, and the
-// supervisor's CPU time per GiB (median of e.sizes.reps runs). The floors
-// write the same bytes with the shell alone, straight into a file and
-// through a pipe and cat, in the same folder.
+func logKinds() []logKind {
+	return []logKind{
+		// Whole lines only: a line-based logger keeps an unended last line.
+		{key: "lines", what: "80-byte lines", lines: true, size: func(n int64) int64 { return n - n%80 }, script: func(n int64, redirect string) string {
+			return fmt.Sprintf("/usr/bin/yes %s 2>/dev/null | /usr/bin/head -c %d %s", logLine(), n, redirect)
+		}},
+		{key: "raw", what: "raw zero bytes", size: func(n int64) int64 { return n }, slack: 64 << 10, script: func(n int64, redirect string) string {
+			return fmt.Sprintf("/usr/bin/head -c %d /dev/zero %s", n, redirect)
+		}},
+	}
+}
+
+// runLogs has a single program write e.sizes.logBytes to stdout, in
+// 80-byte lines and as raw zero bytes, captured to a rotated file, and
+// measures the throughput from the supervisor's launch until every byte is
+// on file and the program has exited, and the CPU time of the supervisor's
+// processes (loggers included) per GiB; median of e.sizes.rounds rounds,
+// the systems taking turns. The floors write the same bytes with the shell
+// alone, straight into a file and through a pipe and cat, in the same
+// folder.
 func runLogs(ctx context.Context, e *env) ([]row, error) {
-	n := e.sizes.logBytes
-	size := sizeText(n)
-	rate := row{scenario: "logs", metric: fmt.Sprintf("MiB/s, %s in 80-byte lines, median of %d", size, e.sizes.reps),
-		values: map[string]string{}, floorIs: "yes | head -c N > file"}
-	ratePipe := row{scenario: "logs", metric: rate.metric, values: map[string]string{}, floorIs: "yes | head -c N | cat > file"}
-	cpu := row{scenario: "logs", metric: "supervisor CPU time per GiB", values: map[string]string{}}
-	for _, def := range e.systems {
-		var rates, cpus []float64
-		for i := range e.sizes.reps {
-			d, c, err := logsOnce(ctx, e, def)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", def.name, err)
-			}
-			r := float64(n) / (1 << 20) / d.Seconds()
-			e.progress("logs: %s: %s in %s = %s MiB/s, %s CPU (run %d of %d)", def.name, size, fmtDur(d), sig3(r), fmtDur(c), i+1, e.sizes.reps)
-			rates = append(rates, r)
-			cpus = append(cpus, c.Seconds()/(float64(n)/(1<<30)))
-		}
-		rate.values[def.name] = sig3(medianFloat(rates))
-		ratePipe.values[def.name] = rate.values[def.name]
-		cpu.values[def.name] = sig3(medianFloat(cpus)) + " s"
-	}
-	dir, err := os.MkdirTemp("/tmp", "sbl-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "floor.log")
-	for _, f := range []struct {
-		r        *row
-		redirect string
-	}{
-		{&rate, "> " + file},
-		{&ratePipe, "| /bin/cat > " + file},
-	} {
-		var rates []float64
-		for range e.sizes.reps {
-			d, err := timed(func() error {
-				out, err := exec.CommandContext(ctx, "/bin/sh", "-c", writerScript(n, f.redirect)).CombinedOutput()
+	var rows []row
+	for _, k := range logKinds() {
+		n := k.size(e.sizes.logBytes)
+		size := sizeText(n)
+		rate := newRow("logs."+k.key+".rate", "logs", fmt.Sprintf("MiB/s, %s in %s, median of %d", size, k.what, e.sizes.rounds))
+		rate.floorIs = "child > file"
+		pipe := newRow("logs."+k.key+".pipe", "logs", rate.metric)
+		pipe.floorIs = "child | cat > file"
+		cpu := newRow("logs."+k.key+".cpu", "logs", "supervisor CPU time per GiB, "+k.what)
+		rates, cpus := map[string][]float64{}, map[string][]float64{}
+		var direct, piped []float64
+		for round := range e.sizes.rounds {
+			for _, def := range e.systems {
+				d, c, err := logsOnce(ctx, e, def, k)
 				if err != nil {
-					return fmt.Errorf("floor %q: %w: %s", f.redirect, err, out)
+					return nil, fmt.Errorf("%s, %s: %w", def.name, k.what, err)
 				}
-				return nil
-			})
+				r := float64(n) / (1 << 20) / d.Seconds()
+				e.progress("logs: %s: %s of %s in %s = %s MiB/s, %s CPU (round %d of %d)", def.name, size, k.what, fmtDur(d), sig3(r), fmtDur(c), round+1, e.sizes.rounds)
+				rates[def.name] = append(rates[def.name], r)
+				cpus[def.name] = append(cpus[def.name], c.Seconds()/(float64(n)/(1<<30)))
+			}
+			d1, err := logsFloor(ctx, k, n, "> ")
 			if err != nil {
 				return nil, err
 			}
-			if fi, err := os.Stat(file); err != nil || fi.Size() != n {
-				return nil, fmt.Errorf("floor %q: wrote %v bytes (%v); want %d", f.redirect, sizeOf(fi), err, n)
+			d2, err := logsFloor(ctx, k, n, "| /bin/cat > ")
+			if err != nil {
+				return nil, err
 			}
-			os.Remove(file)
-			rates = append(rates, float64(n)/(1<<20)/d.Seconds())
+			direct = append(direct, float64(n)/(1<<20)/d1.Seconds())
+			piped = append(piped, float64(n)/(1<<20)/d2.Seconds())
 		}
-		f.r.floor = sig3(medianFloat(rates))
+		for name, rs := range rates {
+			m := medianFloat(rs)
+			rate.values[name] = numCell(sig3(m), m)
+			pipe.values[name] = rate.values[name]
+			c := medianFloat(cpus[name])
+			cpu.values[name] = numCell(sig3(c)+" s", c)
+		}
+		rate.floor = numCell(sig3(medianFloat(direct)), medianFloat(direct))
+		pipe.floor = numCell(sig3(medianFloat(piped)), medianFloat(piped))
+		rows = append(rows, rate, pipe, cpu)
 	}
-	return []row{rate, ratePipe, cpu}, nil
+	return rows, nil
 }
 
-func logsOnce(ctx context.Context, e *env, def systemDef) (time.Duration, time.Duration, error) {
-	n := e.sizes.logBytes
+// logsFloor times the shell writing n bytes of kind k with redirect (then
+// a file name) in a fresh folder.
+func logsFloor(ctx context.Context, k logKind, n int64, redirect string) (time.Duration, error) {
+	dir, err := os.MkdirTemp("/tmp", "sbl-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "floor.log")
+	d, err := timed(func() error {
+		out, err := exec.CommandContext(ctx, "/bin/sh", "-c", k.script(n, redirect+file)).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("floor %q: %w: %s", redirect, err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Size() != n {
+		return 0, fmt.Errorf("floor %q: wrote %v bytes (%v); want %d", redirect, sizeOf(fi), err, n)
+	}
+	return d, nil
+}
+
+func logsOnce(ctx context.Context, e *env, def systemDef, k logKind) (time.Duration, time.Duration, error) {
+	n := k.size(e.sizes.logBytes)
 	w := workload{programs: []program{{
 		name:        "log",
-		argv:        []string{"/bin/sh", "-c", writerScript(n, "")},
+		argv:        []string{"/bin/sh", "-c", k.script(n, "")},
 		restart:     restartNever,
 		stdoutFile:  true,
 		logMaxSize:  e.sizes.logMaxSize,
@@ -109,19 +148,10 @@ func logsOnce(ctx context.Context, e *env, def systemDef) (time.Duration, time.D
 	var state string
 	var total int64
 	var files []string
+	// Bytes on file first (a stat per file): the supervisor is asked for
+	// the program's state only once they are all there, so that the
+	// polling costs it nothing while it copies.
 	err := poll(wctx, apiPoll, func() (bool, error) {
-		if state != "exited" {
-			insts, err := sys.Status(wctx)
-			if err != nil {
-				return false, nil // not listening yet
-			}
-			if len(insts) == 1 {
-				state = insts[0].state
-				if state == "fatal" || insts[0].restarts > 0 {
-					return false, fmt.Errorf("the writer is %s after %d restarts: %s", state, insts[0].restarts, insts[0].message)
-				}
-			}
-		}
 		var err error
 		files, err = sys.LogFiles("log")
 		if err != nil {
@@ -133,24 +163,44 @@ func logsOnce(ctx context.Context, e *env, def systemDef) (time.Duration, time.D
 				total += fi.Size()
 			}
 		}
-		return state == "exited" && total >= n, nil
+		if total < n-k.slack {
+			return false, nil
+		}
+		insts, err := sys.Status(wctx)
+		if err != nil || len(insts) != 1 {
+			return false, err
+		}
+		state = insts[0].state
+		if state == "fatal" || insts[0].restarts > 0 {
+			return false, fmt.Errorf("the writer is %s after %d restarts: %s", state, insts[0].restarts, insts[0].message)
+		}
+		return state == "exited", nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writer %s, %d of %d bytes on file: %w", state, total, n, err)
 	}
 	d := time.Since(t0)
-	st, err := readStat(sys.Pid())
+	pids, err := sys.Procs()
 	if err != nil {
 		return 0, 0, err
 	}
-	// head -c cuts the last line short; a supervisor may end it with '\n'.
-	if total > n+1 {
-		e.warn("logs: %s: %d bytes on file for %d written", def.name, total, n)
+	var cpu time.Duration
+	for _, pid := range pids {
+		st, err := readStat(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		cpu += st.cpu()
 	}
-	if err := checkRotation(files, n, e.sizes.logMaxSize); err != nil {
-		e.warn("logs: %s: %v", def.name, err)
+	if k.lines {
+		if total != n {
+			e.warn("logs: %s: %d bytes on file for %d written", def.name, total, n)
+		}
+		if err := checkRotation(files, n, e.sizes.logMaxSize); err != nil {
+			e.warn("logs: %s: %v", def.name, err)
+		}
 	}
-	return d, st.cpu(), sys.Stop(ctx)
+	return d, cpu, sys.Stop(ctx)
 }
 
 // checkRotation checks what SPEC §9 promises of rotated files, given that

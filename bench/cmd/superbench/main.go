@@ -1,14 +1,17 @@
-// Command superbench measures process supervisors on this machine: restart
-// latency, start-up time, idle cost, status latency, drain time and log
-// throughput (docs/BENCHMARKS.md says what each number means). It is run by
-// bench/run, which builds it and the binaries it drives into bench/.bin:
+// Command superbench measures process supervisors side by side on this
+// machine — superd, supervisord, s6 and runit, and tini for reaping:
+// restart latency, start-up time, idle cost, status latency, drain time,
+// log throughput and orphan reaping, plus the machine's own floors
+// (docs/BENCHMARKS.md says what each number means). It is run by
+// bench/run, which installs the peers, builds it and the binaries it
+// drives into bench/.bin:
 //
 //	bench/run [--quick] [SCENARIO...]
 //
-// Every scenario runs against each system (today superd alone; the
-// comparison with supervisord, s6 and runit plugs in as more
-// implementations of the system interface) and, where one makes sense,
-// against a floor: the same work done by the simplest possible code.
+// Every scenario runs against each installed system, interleaved (superd,
+// supervisord, s6, runit, then again), and, where one makes sense, against
+// a floor: the same work done by the simplest possible code. The table
+// gives medians and superd/peer ratios; the targets of issue 5 follow it.
 //
 // superbench kills every process it started, by pid, however it ends: each
 // supervisor runs in its own process group with Pdeathsig, superbench is a
@@ -23,13 +26,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -60,19 +63,21 @@ type scenario struct {
 
 func scenarios() []scenario {
 	return []scenario{
+		{"floors", "the machine: fork+exec rate, pipe and page-cache write throughput", runFloors},
 		{"restart", "latency from a child's death to its replacement's exec", runRestart},
 		{"start", "time from launch to N programs running", runStart},
 		{"idle", "CPU, context switches and memory of the supervisor with idle programs", runIdle},
 		{"status", "wall time of the CLI's status and of the API's list of programs", runStatus},
-		{"drain", "time from SIGTERM to the supervisor's exit, programs taking 1 s to stop", runDrain},
+		{"drain", "time from SIGTERM to the last process gone, programs taking 1 s to stop", runDrain},
 		{"logs", "throughput of a child's stdout into a rotated log file", runLogs},
+		{"reaping", "zombies left by a child's 2,000 orphans, and time to none (superd beside tini)", runReaping},
 	}
 }
 
 // env is what every scenario gets: sizes, where the binaries are, the
 // systems to measure and the registry of processes to clean up.
 type env struct {
-	bin     string // folder holding superd, superctl and stamp
+	bin     string // folder holding superd, superctl, stamp and orphans
 	sizes   sizes
 	procs   *procs
 	systems []systemDef
@@ -98,53 +103,70 @@ func (e *env) progress(format string, args ...any) {
 
 // sizes are the knobs that --quick turns down.
 type sizes struct {
-	restarts     int             // kills (and as many exits) in restart
-	startN       []int           // program counts of start
-	startPolls   []time.Duration // API poll intervals of start
-	reps         int             // runs of start, drain and logs; the median is reported
-	idleN        int             // programs of idle
-	idleSettle   time.Duration   // wait after all run, before the idle window
-	idleWindow   time.Duration   // length of the idle window
-	statusN      int             // programs of status
-	statusRuns   int             // calls of each kind in status
-	drainN       int             // programs of drain
-	logBytes     int64           // bytes the child of logs writes
-	logMaxSize   int64           // log_max_size of logs
-	logMaxFiles  int             // log_max_files of logs
-	waitDeadline time.Duration   // bound on any single wait for the supervisor
+	rounds       int           // interleaved rounds of start, drain, logs and reaping: the median is reported
+	restartRuns  int           // interleaved rounds of restart; the restarts below are split among them
+	restarts     int           // superd's SIGKILLs (and as many exits) in restart
+	peerRestarts int           // the same for the peers, whose restarts take a second each
+	upRestarts   int           // SIGKILLs after upFor of uptime, every system
+	upFor        time.Duration // uptime before those
+	startN       []int         // program counts of start
+	idleN        int           // programs of idle
+	idleSettle   time.Duration // wait after all run, before the idle window
+	idleWindow   time.Duration // length of the idle window
+	statusN      []int         // program counts of status
+	statusRuns   int           // calls of each kind in status
+	drainN       int           // programs of drain
+	logBytes     int64         // bytes the child of logs writes
+	logMaxSize   int64         // rotation size in logs
+	logMaxFiles  int           // rotated files kept in logs
+	reapN        int           // orphans of reaping
+	reapDelay    time.Duration // from the child's start to the orphans' exit
+	floorForks   int           // fork+execs of /bin/true in floors
+	floorPipe    int64         // bytes through dd | dd in floors
+	floorWrite   int64         // bytes dd writes to a file in floors
+	waitDeadline time.Duration // bound on any single wait for a supervisor
 }
 
 func fullSizes() sizes {
 	return sizes{
-		restarts: 200, startN: []int{100, 500}, startPolls: []time.Duration{apiPoll, 100 * time.Millisecond}, reps: 3,
-		idleN: 100, idleSettle: 2 * time.Second, idleWindow: 60 * time.Second,
-		statusN: 500, statusRuns: 20, drainN: 100,
-		logBytes: 1 << 30, logMaxSize: 256 << 20, logMaxFiles: 5,
+		rounds: 3, restartRuns: 2, restarts: 200, peerRestarts: 50, upRestarts: 8, upFor: 1200 * time.Millisecond,
+		startN: []int{100, 500},
+		idleN:  100, idleSettle: 2 * time.Second, idleWindow: 30 * time.Second,
+		statusN: []int{100, 500}, statusRuns: 10, drainN: 100,
+		logBytes: 512 << 20, logMaxSize: 128 << 20, logMaxFiles: 5,
+		reapN: 2000, reapDelay: time.Second,
+		floorForks: 2000, floorPipe: 1 << 30, floorWrite: 512 << 20,
 		waitDeadline: 2 * time.Minute,
 	}
 }
 
 func quickSizes() sizes {
 	return sizes{
-		restarts: 20, startN: []int{20}, startPolls: []time.Duration{apiPoll}, reps: 1,
-		idleN: 20, idleSettle: 200 * time.Millisecond, idleWindow: 3 * time.Second,
-		statusN: 50, statusRuns: 5, drainN: 10,
-		logBytes: 16 << 20, logMaxSize: 4 << 20, logMaxFiles: 5,
+		rounds: 1, restartRuns: 1, restarts: 20, peerRestarts: 1, upRestarts: 0, upFor: time.Second,
+		startN: []int{20},
+		idleN:  20, idleSettle: 200 * time.Millisecond, idleWindow: 2 * time.Second,
+		statusN: []int{20}, statusRuns: 3, drainN: 10,
+		logBytes: 8 << 20, logMaxSize: 2 << 20, logMaxFiles: 5,
+		reapN: 200, reapDelay: 300 * time.Millisecond,
+		floorForks: 100, floorPipe: 16 << 20, floorWrite: 16 << 20,
 		waitDeadline: 30 * time.Second,
 	}
 }
 
-// run parses args, runs the chosen scenarios (all when none is named) and
-// prints the table on stdout. It kills everything it started before
-// returning, also when ctx is cancelled (a signal).
+// run parses args, runs the chosen scenarios (all when none is named),
+// prints the table and the targets on stdout and, with --plot, writes the
+// SVG plot. It kills everything it started before returning, also when ctx
+// is cancelled (a signal).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	all := scenarios()
 	fs := flag.NewFlagSet("superbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "tiny sizes and short windows: the whole run takes seconds")
-	bin := fs.String("bin", "", "folder of superd, superctl and stamp (default: superbench's own folder)")
+	bin := fs.String("bin", "", "folder of superd, superctl, stamp and orphans (default: superbench's own folder)")
+	plot := fs.String("plot", "", "write the SVG plot of restart and start times to this file")
+	only := fs.String("systems", "", "comma-separated systems to measure (default: every one installed)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: superbench [--quick] [--bin DIR] [SCENARIO...]\n\nScenarios (all when none is named):\n")
+		fmt.Fprintf(stderr, "Usage: superbench [--quick] [--bin DIR] [--plot FILE] [--systems LIST] [SCENARIO...]\n\nScenarios (all when none is named):\n")
 		for _, s := range all {
 			fmt.Fprintf(stderr, "  %-8s %s\n", s.name, s.what)
 		}
@@ -169,9 +191,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		chosen = all
 	}
 
-	e := &env{bin: *bin, sizes: fullSizes(), procs: newProcs(), systems: systemDefs(), log: stderr}
+	e := &env{bin: *bin, sizes: fullSizes(), procs: newProcs(), log: stderr}
 	if *quick {
 		e.sizes = quickSizes()
+	}
+	if e.systems, err = pickSystems(e, *only); err != nil {
+		return err
 	}
 	if e.bin == "" {
 		exe, err := os.Executable()
@@ -183,7 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if e.bin, err = filepath.Abs(e.bin); err != nil {
 		return fmt.Errorf("find the binaries: %w", err)
 	}
-	for _, b := range []string{"superd", "superctl", "stamp"} {
+	for _, b := range []string{"superd", "superctl", "stamp", "orphans"} {
 		if _, err := os.Stat(filepath.Join(e.bin, b)); err != nil {
 			return fmt.Errorf("binary %s missing (bench/run builds it): %w", b, err)
 		}
@@ -221,12 +246,51 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		rows = append(rows, r...)
 	}
 	e.progress("all done in %.1fs", time.Since(start).Seconds())
-	fmt.Fprintf(stdout, "machine: %s\nload average (1 min) before: %s, after: %s\n\n", machine(), load0, loadAvg())
+	fmt.Fprintf(stdout, "machine: %s\nload average (1 min) before: %s, after: %s\nsystems: %s\n\n", machine(), load0, loadAvg(), e.versions())
 	printTable(stdout, e.systemNames(), rows)
 	for _, w := range e.warnings {
 		fmt.Fprintf(stdout, "WARNING: %s\n", w)
 	}
+	if t := evalTargets(rows); len(t) > 0 {
+		fmt.Fprintf(stdout, "\nTargets of issue 5 (superd, same run):\n")
+		printTargets(stdout, t)
+	}
+	if *plot != "" {
+		if err := writePlot(*plot, rows, e.systemNames()); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		e.progress("plot written to %s", *plot)
+	}
 	return nil
+}
+
+// pickSystems returns the systems to measure: those named in only (comma
+// separated; every one must be installed), or every one installed.
+func pickSystems(e *env, only string) ([]systemDef, error) {
+	var out []systemDef
+	var names []string
+	if only != "" {
+		names = strings.Split(only, ",")
+	}
+	for _, d := range systemDefs() {
+		if names != nil && !slices.Contains(names, d.name) {
+			continue
+		}
+		if err := d.available(); err != nil {
+			if names != nil {
+				return nil, fmt.Errorf("system %s is not installed: %w", d.name, err)
+			}
+			e.progress("skipping %s: not installed (%v); bench/run installs it", d.name, err)
+			continue
+		}
+		out = append(out, d)
+	}
+	for _, n := range names {
+		if !slices.ContainsFunc(out, func(d systemDef) bool { return d.name == n }) {
+			return nil, fmt.Errorf("unknown system %q", n)
+		}
+	}
+	return out, nil
 }
 
 func scenarioNames(all []scenario) string {
@@ -245,39 +309,27 @@ func (e *env) systemNames() []string {
 	return names
 }
 
-// row is one line of the final table: a metric, its value for each system
-// (by name), and the floor with what the floor is.
-type row struct {
-	scenario string
-	metric   string
-	values   map[string]string
-	floor    string
-	floorIs  string
-}
-
-// printTable writes the rows as an aligned table, one column per system.
-func printTable(w io.Writer, systems []string, rows []row) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := []string{"SCENARIO", "METRIC"}
-	head = append(head, systems...)
-	head = append(head, "FLOOR", "FLOOR IS")
-	fmt.Fprintln(tw, strings.Join(head, "\t"))
-	for _, r := range rows {
-		cells := []string{r.scenario, r.metric}
-		for _, s := range systems {
-			cells = append(cells, orDash(r.values[s]))
+// versions names the measured systems with their Debian package versions.
+func (e *env) versions() string {
+	pkgs := map[string]string{"supervisord": "supervisor", "s6": "s6", "runit": "runit"}
+	var out []string
+	for _, d := range e.systems {
+		v := d.name
+		if pkg, ok := pkgs[d.name]; ok {
+			if b, err := exec.Command("dpkg-query", "-W", "-f=${Version}", pkg).Output(); err == nil {
+				v += " " + string(b)
+			}
 		}
-		cells = append(cells, orDash(r.floor), orDash(r.floorIs))
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		out = append(out, v)
 	}
-	tw.Flush()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
+	if _, err := exec.LookPath("tini"); err == nil {
+		v := "tini"
+		if b, err := exec.Command("dpkg-query", "-W", "-f=${Version}", "tini").Output(); err == nil {
+			v += " " + string(b)
+		}
+		out = append(out, v)
 	}
-	return s
+	return strings.Join(out, ", ")
 }
 
 // machine describes this machine in one line: CPUs, CPU model, kernel, and

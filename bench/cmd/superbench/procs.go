@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -190,4 +191,41 @@ func killAndReap(p *procs, pids []int) error {
 		p.forget(pid)
 	}
 	return nil
+}
+
+// waitOrphans waits, reaping them as they exit, until no child of
+// superbench is left but those an owner waits for: after a supervisor
+// exited, the processes it left behind (handed to superbench, a subreaper)
+// must end by themselves — s6-supervise and runsv finish bringing their
+// service down after s6-svscan and runsvdir are gone.
+func (p *procs) waitOrphans(ctx context.Context) error {
+	for {
+		kids, err := childrenOf(os.Getpid())
+		if err != nil {
+			return err
+		}
+		alive := 0
+		for _, pid := range kids {
+			if p.owned(pid) {
+				continue
+			}
+			var ws unix.WaitStatus
+			got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+			switch {
+			case errors.Is(err, unix.ECHILD) || got == pid:
+				p.forget(pid)
+			case err != nil && !errors.Is(err, unix.EINTR):
+				return fmt.Errorf("reap %d: %w", pid, err)
+			default:
+				alive++
+			}
+		}
+		if alive == 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%d processes left behind still alive: %w", alive, context.Cause(ctx))
+		}
+		waitBriefly()
+	}
 }

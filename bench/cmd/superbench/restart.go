@@ -23,49 +23,98 @@ const stampPoll = 200 * time.Microsecond
 // stampWait bounds the wait for one replacement to stamp.
 const stampWait = 10 * time.Second
 
-// runRestart measures, over e.sizes.restarts restarts each, the time from
-// the death of a child to the exec of its replacement: once killed by
-// SIGKILL, once exiting 1 by itself (on SIGUSR1). Latency is the
-// replacement's own CLOCK_MONOTONIC stamp (first thing in its main) minus
-// the time read right before kill(2).
+// runRestart measures the time from the death of a child to the exec of
+// its replacement: killed by SIGKILL, exiting 1 by itself (on SIGUSR1),
+// and killed by SIGKILL after it has run e.sizes.upFor (s6 and runit
+// throttle a service that dies young). Latency is the replacement's own
+// CLOCK_MONOTONIC stamp (first thing in its main) minus the time read right
+// before kill(2). The systems take turns, e.sizes.restartRuns rounds, a
+// fresh supervisor each time.
 func runRestart(ctx context.Context, e *env) ([]row, error) {
-	n := e.sizes.restarts
-	killRow := func(p float64) row {
-		return row{scenario: "restart", metric: fmt.Sprintf("SIGKILL → next exec, p%.0f of %d", p, n), values: map[string]string{},
-			floorIs: "Go loop: wait4, ForkExec the helper"}
-	}
-	exitRow := func(p float64) row {
-		return row{scenario: "restart", metric: fmt.Sprintf("exit 1 → next exec, p%.0f of %d", p, n), values: map[string]string{},
-			floorIs: "Go loop: wait4, ForkExec the helper"}
-	}
-	rows := []row{killRow(50), killRow(99), exitRow(50), exitRow(99)}
-	set := func(put func(r *row, v string), kill, exit []time.Duration) {
-		put(&rows[0], fmtDur(percentile(kill, 50)))
-		put(&rows[1], fmtDur(percentile(kill, 99)))
-		put(&rows[2], fmtDur(percentile(exit, 50)))
-		put(&rows[3], fmtDur(percentile(exit, 99)))
-	}
-	for _, def := range e.systems {
-		kill, exit, err := restartSystem(ctx, e, def)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", def.name, err)
+	const floorIs = "Go loop: wait4, ForkExec the helper"
+	counts := func(what string, superd, peers int) string {
+		if len(e.systems) == 1 {
+			return fmt.Sprintf("%s of %d", what, superd)
 		}
-		set(func(r *row, v string) { r.values[def.name] = v }, kill, exit)
+		return fmt.Sprintf("%s of %d (peers: %d)", what, superd, peers)
 	}
-	kill, exit, err := restartFloor(ctx, e)
-	if err != nil {
-		return nil, fmt.Errorf("floor: %w", err)
+	rs, ps := e.sizes.restarts, e.sizes.peerRestarts
+	rows := []row{
+		newRow("restart.kill.p50", "restart", counts("SIGKILL → next exec, p50", rs, ps)),
+		newRow("restart.kill.p99", "restart", counts("SIGKILL → next exec, p99", rs, ps)),
+		newRow("restart.exit.p50", "restart", counts("exit 1 → next exec, p50", rs, ps)),
+		newRow("restart.exit.p99", "restart", counts("exit 1 → next exec, p99", rs, ps)),
 	}
-	set(func(r *row, v string) { r.floor = v }, kill, exit)
+	for i := range rows {
+		rows[i].floorIs = floorIs
+	}
+	if e.sizes.upRestarts > 0 {
+		up := fmt.Sprintf("SIGKILL after %v up → next exec", e.sizes.upFor)
+		rows = append(rows,
+			newRow("restart.up.p50", "restart", fmt.Sprintf("%s, p50 of %d", up, e.sizes.upRestarts)),
+			newRow("restart.up.max", "restart", fmt.Sprintf("%s, max of %d", up, e.sizes.upRestarts)))
+	}
+	type lats struct{ kill, exit, up []time.Duration }
+	got := map[string]*lats{}
+	var floor lats
+	runs := e.sizes.restartRuns
+	for round := range runs {
+		for _, def := range e.systems {
+			n := e.sizes.peerRestarts
+			if def.name == "superd" {
+				n = e.sizes.restarts
+			}
+			kill, exit, up, err := restartSystem(ctx, e, def, share(n, runs, round), share(e.sizes.upRestarts, runs, round))
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", def.name, err)
+			}
+			l := got[def.name]
+			if l == nil {
+				l = &lats{}
+				got[def.name] = l
+			}
+			l.kill, l.exit, l.up = append(l.kill, kill...), append(l.exit, exit...), append(l.up, up...)
+		}
+		kill, exit, err := restartFloor(ctx, e, share(e.sizes.restarts, runs, round))
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		floor.kill, floor.exit = append(floor.kill, kill...), append(floor.exit, exit...)
+	}
+	set := func(put func(r *row, c cell), l *lats) {
+		put(&rows[0], durCell(percentile(l.kill, 50)))
+		put(&rows[1], durCell(percentile(l.kill, 99)))
+		put(&rows[2], durCell(percentile(l.exit, 50)))
+		put(&rows[3], durCell(percentile(l.exit, 99)))
+		if len(rows) > 4 && len(l.up) > 0 {
+			put(&rows[4], durCell(percentile(l.up, 50)))
+			put(&rows[5], durCell(percentile(l.up, 100)))
+		}
+	}
+	for name, l := range got {
+		set(func(r *row, c cell) { r.values[name] = c }, l)
+	}
+	set(func(r *row, c cell) { r.floor = c }, &floor)
 	return rows, nil
 }
 
+// share returns round's part of n spread over rounds (the first rounds
+// take the remainder).
+func share(n, rounds, round int) int {
+	k := n / rounds
+	if round < n%rounds {
+		k++
+	}
+	return k
+}
+
 // restartSystem runs two programs under a fresh supervisor, both the stamp
-// helper with restart = always: one is SIGKILLed, the other told to exit 1.
-func restartSystem(ctx context.Context, e *env, def systemDef) (kill, exit []time.Duration, err error) {
+// helper with restart = always: one is SIGKILLed n times, then nUp times
+// after upFor of uptime; the other told to exit 1 n times.
+func restartSystem(ctx context.Context, e *env, def systemDef, n, nUp int) (kill, exit, up []time.Duration, err error) {
 	dir, err := os.MkdirTemp("/tmp", "sbr-")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(dir)
 	stamp := filepath.Join(e.bin, "stamp")
@@ -77,34 +126,42 @@ func restartSystem(ctx context.Context, e *env, def systemDef) (kill, exit []tim
 	sys := def.new(e)
 	defer sys.Kill()
 	if err := sys.Configure(w); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := sys.Start(ctx); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := sys.WaitAllRunning(ctx, apiPoll); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	e.progress("restart: %s: %d SIGKILLs", def.name, e.sizes.restarts)
-	kill, _, err = measureRestarts(ctx, killFile, syscall.SIGKILL, e.sizes.restarts, runningAs(sys, "kill"))
+	e.progress("restart: %s: %d SIGKILLs, %d exits, %d SIGKILLs after %v up", def.name, n, n, nUp, e.sizes.upFor)
+	sr := &stampReader{path: killFile}
+	defer sr.close()
+	kill, err = measureRestarts(ctx, sr, syscall.SIGKILL, n, 0, runningAs(sys, "kill"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("SIGKILL: %w", err)
+		return nil, nil, nil, fmt.Errorf("SIGKILL: %w", err)
 	}
-	e.progress("restart: %s: %d exits", def.name, e.sizes.restarts)
-	exit, _, err = measureRestarts(ctx, exitFile, syscall.SIGUSR1, e.sizes.restarts, runningAs(sys, "exit"))
+	up, err = measureRestarts(ctx, sr, syscall.SIGKILL, nUp, e.sizes.upFor, runningAs(sys, "kill"))
 	if err != nil {
-		return nil, nil, fmt.Errorf("exit 1: %w", err)
+		return nil, nil, nil, fmt.Errorf("SIGKILL after %v up: %w", e.sizes.upFor, err)
+	}
+	se := &stampReader{path: exitFile}
+	defer se.close()
+	exit, err = measureRestarts(ctx, se, syscall.SIGUSR1, n, 0, runningAs(sys, "exit"))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("exit 1: %w", err)
 	}
 	insts, err := sys.Status(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
+	want := map[string]int{"kill": n + nUp, "exit": n}
 	for _, in := range insts {
-		if in.restarts != e.sizes.restarts {
-			e.warn("restart: %s: %s counts %d restarts after %d", def.name, in.name, in.restarts, e.sizes.restarts)
+		if in.restarts >= 0 && in.restarts != want[in.name] {
+			e.warn("restart: %s: %s counts %d restarts after %d", def.name, in.name, in.restarts, want[in.name])
 		}
 	}
-	return kill, exit, sys.Stop(ctx)
+	return kill, exit, up, sys.Stop(ctx)
 }
 
 // runningAs returns a check that the supervisor reports program running
@@ -135,39 +192,48 @@ func runningAs(sys system, program string) func(ctx context.Context, pid int) er
 	}
 }
 
-// measureRestarts reads the first stamp of file, then n times: reads the
-// clock, sends sig to the stamped pid, and waits for the next stamp. Before
-// each signal, ready (if not nil) must accept the pid. It returns the
-// latencies and the last pid stamped.
-func measureRestarts(ctx context.Context, file string, sig syscall.Signal, n int, ready func(context.Context, int) error) ([]time.Duration, int, error) {
-	sr := &stampReader{path: file}
-	defer sr.close()
-	cur, err := sr.next(ctx)
-	if err != nil {
-		return nil, 0, err
+// measureRestarts takes the last stamp of sr (waiting for the first one
+// if there is none yet), then n times: waits until that child has run
+// minUp, checks that ready (if not nil) accepts its pid, reads the clock,
+// sends sig to it, and waits for the next stamp. It returns the latencies.
+func measureRestarts(ctx context.Context, sr *stampReader, sig syscall.Signal, n int, minUp time.Duration, ready func(context.Context, int) error) ([]time.Duration, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	cur := sr.last
+	if cur.pid == 0 {
+		var err error
+		if cur, err = sr.next(ctx); err != nil {
+			return nil, err
+		}
 	}
 	lat := make([]time.Duration, 0, n)
 	for range n {
+		if minUp > 0 {
+			if err := waitFor(ctx, time.Duration(cur.ns+int64(minUp)-monotonicNS())); err != nil {
+				return nil, err
+			}
+		}
 		if ready != nil {
 			if err := ready(ctx, cur.pid); err != nil {
-				return nil, cur.pid, err
+				return nil, err
 			}
 		}
 		t0 := monotonicNS()
 		if err := unix.Kill(cur.pid, sig); err != nil {
-			return nil, cur.pid, fmt.Errorf("kill %d: %w", cur.pid, err)
+			return nil, fmt.Errorf("kill %d: %w", cur.pid, err)
 		}
 		nxt, err := sr.next(ctx)
 		if err != nil {
-			return nil, cur.pid, err
+			return nil, err
 		}
 		if nxt.pid == cur.pid {
-			return nil, cur.pid, fmt.Errorf("pid %d stamped twice", cur.pid)
+			return nil, fmt.Errorf("pid %d stamped twice", cur.pid)
 		}
 		lat = append(lat, time.Duration(nxt.ns-t0))
 		cur = nxt
 	}
-	return lat, cur.pid, nil
+	return lat, nil
 }
 
 // stamp is one line of the helper: its pid and when it started.
@@ -182,6 +248,7 @@ type stampReader struct {
 	f    *os.File // nil until the file exists
 	off  int64
 	buf  []byte
+	last stamp // the last stamp read; zero before the first
 }
 
 func (r *stampReader) close() {
@@ -242,18 +309,19 @@ func (r *stampReader) try() (stamp, bool, error) {
 	if !ok || err != nil || s.pid <= 0 {
 		return stamp{}, false, fmt.Errorf("%s: bad stamp %q", r.path, line)
 	}
+	r.last = s
 	return s, true, nil
 }
 
 // restartFloor measures the same two restarts with the simplest supervisor
 // there is: a Go loop that ForkExecs the helper and waits for it.
-func restartFloor(ctx context.Context, e *env) (kill, exit []time.Duration, err error) {
+func restartFloor(ctx context.Context, e *env, n int) (kill, exit []time.Duration, err error) {
 	dir, err := os.MkdirTemp("/tmp", "sbf-")
 	if err != nil {
 		return nil, nil, err
 	}
 	defer os.RemoveAll(dir)
-	e.progress("restart: floor: %d SIGKILLs and %d exits", e.sizes.restarts, e.sizes.restarts)
+	e.progress("restart: floor: %d SIGKILLs and %d exits", n, n)
 	stamp := filepath.Join(e.bin, "stamp")
 	for _, mode := range []struct {
 		sig  syscall.Signal
@@ -268,7 +336,9 @@ func restartFloor(ctx context.Context, e *env) (kill, exit []time.Duration, err 
 		// exits once l.stop was called and the last child is reaped;
 		// waited on right below
 		go func() { done <- l.run() }()
-		lat, _, merr := measureRestarts(ctx, mode.argv[1], mode.sig, e.sizes.restarts, nil)
+		sr := &stampReader{path: mode.argv[1]}
+		lat, merr := measureRestarts(ctx, sr, mode.sig, n, 0, nil)
+		sr.close()
 		l.stop()
 		if err := <-done; err != nil {
 			return nil, nil, err

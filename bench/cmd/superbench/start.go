@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
 
-// sleepArgv is the program of start, idle and status: it does nothing for
-// longer than any run.
+// sleepArgv is the program of idle and status: it does nothing for longer
+// than any run.
 func sleepArgv() []string { return []string{"/bin/sleep", "100000"} }
 
 // sleepers returns n programs p000, p001, ... running sleepArgv.
@@ -21,90 +24,151 @@ func sleepers(n int) workload {
 	return w
 }
 
+// stampers returns n programs p000, p001, ... each running the stamp
+// helper on file: each appends its pid and CLOCK_MONOTONIC at exec to file,
+// then pauses.
+func stampers(bin, file string, n int) workload {
+	var w workload
+	for i := range n {
+		w.programs = append(w.programs, program{name: fmt.Sprintf("p%03d", i), argv: []string{filepath.Join(bin, "stamp"), file}})
+	}
+	return w
+}
+
 // runStart measures, for each N, the time from launching the supervisor to
-// all N programs reported running, median of e.sizes.reps runs, with the
-// API polled every 5 ms (which itself costs the supervisor CPU time) and
-// again more lightly; and the floor: N fork+execs of the same program from
-// a bare Go loop.
+// the exec of the last of N programs (each stamps the clock first thing in
+// its main), median of e.sizes.rounds rounds, the systems taking turns; and
+// the floor: N fork+execs of the same program from a bare Go loop. Every
+// supervisor must also report all N running afterwards (not timed).
 func runStart(ctx context.Context, e *env) ([]row, error) {
 	var rows []row
 	for _, n := range e.sizes.startN {
+		r := newRow("start."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, median of %d", n, e.sizes.rounds))
+		r.floorIs = fmt.Sprintf("Go loop: ForkExec %d × the helper", n)
+		ds := map[string][]time.Duration{}
 		var fs []time.Duration
-		for range e.sizes.reps {
-			d, err := forkFloor(e, n)
+		for round := range e.sizes.rounds {
+			d, err := forkFloor(ctx, e, n)
 			if err != nil {
 				return nil, fmt.Errorf("floor, %d programs: %w", n, err)
 			}
 			fs = append(fs, d)
-		}
-		polls := e.sizes.startPolls
-		byPoll := make([]row, len(polls))
-		for j, every := range polls {
-			byPoll[j] = row{scenario: "start", metric: fmt.Sprintf("%d programs → all running, poll %v, median of %d", n, every, e.sizes.reps),
-				values: map[string]string{}, floor: fmtDur(median(fs)), floorIs: fmt.Sprintf("Go loop: ForkExec %d × /bin/sleep", n)}
-		}
-		for _, def := range e.systems {
-			ds := make([][]time.Duration, len(polls))
-			// The poll intervals take turns, so that a machine drifting
-			// during the runs weighs on each alike.
-			for i := range e.sizes.reps {
-				for j, every := range polls {
-					d, err := startOnce(ctx, e, def, n, every)
-					if err != nil {
-						return nil, fmt.Errorf("%s, %d programs: %w", def.name, n, err)
-					}
-					e.progress("start: %s: %d programs running after %s, polled every %v (run %d of %d)", def.name, n, fmtDur(d), every, i+1, e.sizes.reps)
-					ds[j] = append(ds[j], d)
+			for _, def := range e.systems {
+				d, err := startOnce(ctx, e, def, n)
+				if err != nil {
+					return nil, fmt.Errorf("%s, %d programs: %w", def.name, n, err)
 				}
-			}
-			for j := range polls {
-				byPoll[j].values[def.name] = fmtDur(median(ds[j]))
+				e.progress("start: %s: %d programs exec'd after %s (round %d of %d)", def.name, n, fmtDur(d), round+1, e.sizes.rounds)
+				ds[def.name] = append(ds[def.name], d)
 			}
 		}
-		rows = append(rows, byPoll...)
+		for name, d := range ds {
+			r.values[name] = durCell(median(d))
+		}
+		r.floor = durCell(median(fs))
+		rows = append(rows, r)
 	}
 	return rows, nil
 }
 
-func startOnce(ctx context.Context, e *env, def systemDef, n int, every time.Duration) (time.Duration, error) {
-	sys := def.new(e)
-	defer sys.Kill()
-	if err := sys.Configure(sleepers(n)); err != nil {
+func startOnce(ctx context.Context, e *env, def systemDef, n int) (time.Duration, error) {
+	dir, err := os.MkdirTemp("/tmp", "sbt-")
+	if err != nil {
 		return 0, err
 	}
-	t0 := time.Now()
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "stamps")
+	sys := def.new(e)
+	defer sys.Kill()
+	if err := sys.Configure(stampers(e.bin, file, n)); err != nil {
+		return 0, err
+	}
+	t0 := monotonicNS()
 	if err := sys.Start(ctx); err != nil {
 		return 0, err
 	}
-	if err := sys.WaitAllRunning(ctx, every); err != nil {
+	last, err := waitStamps(ctx, e, file, n, sys)
+	if err != nil {
 		return 0, err
 	}
-	d := time.Since(t0)
-	return d, sys.Stop(ctx)
+	if err := sys.WaitAllRunning(ctx, 20*time.Millisecond); err != nil {
+		return 0, err
+	}
+	return time.Duration(last - t0), sys.Stop(ctx)
 }
 
-// forkFloor times n ForkExecs of sleepArgv (own process group, superbench's
-// environment, stdio on /dev/null, as a supervisor would), then kills and
-// reaps them.
-func forkFloor(e *env, n int) (time.Duration, error) {
+// waitStamps polls file every 2 ms until it holds n stamps, and returns the
+// latest. sys, if not nil, must not exit meanwhile.
+func waitStamps(ctx context.Context, e *env, file string, n int, sys system) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.sizes.waitDeadline)
+	defer cancel()
+	var last int64
+	got := 0
+	err := poll(ctx, 2*time.Millisecond, func() (bool, error) {
+		if d, ok := sys.(interface{ gone() error }); ok {
+			if err := d.gone(); err != nil {
+				return false, err
+			}
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return false, nil // no program started yet
+		}
+		if bytes.Count(b, []byte{'\n'}) < n {
+			return false, nil
+		}
+		got, last = 0, 0
+		for line := range bytes.SplitSeq(bytes.TrimSpace(b), []byte{'\n'}) {
+			_, ns, ok := bytes.Cut(line, []byte{' '})
+			v, err := strconv.ParseInt(string(ns), 10, 64)
+			if !ok || err != nil {
+				return false, fmt.Errorf("%s: bad stamp %q", file, line)
+			}
+			last = max(last, v)
+			got++
+		}
+		return true, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%d of %d programs started: %w", got, n, err)
+	}
+	if got != n {
+		return 0, fmt.Errorf("%d programs started; want %d", got, n)
+	}
+	return last, nil
+}
+
+// forkFloor times n ForkExecs of the stamp helper (own process group,
+// superbench's environment, stdio on /dev/null, as a supervisor would),
+// from before the first to the last one's stamp, then kills and reaps them.
+func forkFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
+	dir, err := os.MkdirTemp("/tmp", "sbt-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "stamps")
 	attr := &syscall.ProcAttr{
 		Env:   os.Environ(),
 		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
 		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
 	}
 	defer closeFds(attr.Files)
-	argv := sleepArgv()
+	argv := []string{filepath.Join(e.bin, "stamp"), file}
 	pids := make([]int, 0, n)
-	t0 := time.Now()
+	defer func() { _ = killAndReap(e.procs, pids) }()
+	t0 := monotonicNS()
 	for range n {
 		pid, err := syscall.ForkExec(argv[0], argv, attr)
 		if err != nil {
-			killAndReap(e.procs, pids)
 			return 0, fmt.Errorf("fork/exec %s: %w", argv[0], err)
 		}
 		e.procs.add(pid, procKind{})
 		pids = append(pids, pid)
 	}
-	d := time.Since(t0)
-	return d, killAndReap(e.procs, pids)
+	last, err := waitStamps(ctx, e, file, n, nil)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(last - t0), nil
 }

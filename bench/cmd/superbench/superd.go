@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,7 +14,6 @@ import (
 	"time"
 
 	"github.com/superd/superd/ipc"
-	"github.com/superd/superd/ipc/apitype"
 )
 
 // maxSocketPath is the longest path a Unix socket may have (sun_path
@@ -26,30 +23,24 @@ const maxSocketPath = 107
 // superdSys is the system of this repository: superd from e.bin, driven
 // through its socket with ipc.Client and through superctl. Its folder
 // (/tmp/sb-XXXX) holds the config, the socket, the state, superd's own log
-// (superd.log) and the programs' output (logs/).
+// (superd.out) and the programs' output (logs/).
 type superdSys struct {
-	e      *env
+	daemon
 	w      workload
-	dir    string
 	cfg    string
 	socket string
 	client *ipc.Client
-
-	cmd     *exec.Cmd
-	logFile *os.File
-	exited  chan struct{} // closed once cmd.Wait returned; waitErr is then set
-	waitErr error
 }
 
-func newSuperd(e *env) *superdSys { return &superdSys{e: e} }
+func newSuperd(e *env) *superdSys { return &superdSys{daemon: daemon{e: e, name: "superd"}} }
 
 // Configure writes superd.toml for w into a new folder under /tmp.
 func (s *superdSys) Configure(w workload) error {
-	dir, err := os.MkdirTemp("/tmp", "sb-")
-	if err != nil {
-		return fmt.Errorf("make superd's folder: %w", err)
+	if err := s.makeDir("sb-"); err != nil {
+		return err
 	}
-	s.dir, s.w = dir, w
+	dir := s.dir
+	s.w = w
 	s.cfg = filepath.Join(dir, "superd.toml")
 	s.socket = filepath.Join(dir, "superd.sock")
 	if len(s.socket) > maxSocketPath {
@@ -128,101 +119,24 @@ func tomlString(s string) string {
 	return b.String()
 }
 
-// Start launches superd in its own process group, with Pdeathsig so that
-// it dies with superbench, its output going to superd.log.
+// Start launches superd -c CONFIG.
 func (s *superdSys) Start(ctx context.Context) error {
-	if s.cmd != nil {
-		return errors.New("superd: started twice")
-	}
-	f, err := os.Create(filepath.Join(s.dir, "superd.log"))
-	if err != nil {
-		return fmt.Errorf("create superd's log: %w", err)
-	}
-	s.logFile = f
-	cmd := exec.Command(filepath.Join(s.e.bin, "superd"), "-c", s.cfg)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Dir = s.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start superd: %w", err)
-	}
-	s.cmd = cmd
-	s.e.procs.add(cmd.Process.Pid, procKind{group: true, waited: true})
-	s.exited = make(chan struct{})
-	// exits when superd has exited (Stop or Kill makes sure it does); Kill
-	// waits on s.exited
-	go func() {
-		s.waitErr = cmd.Wait()
-		s.e.procs.forget(cmd.Process.Pid)
-		close(s.exited)
-	}()
-	return nil
+	return s.start([]string{filepath.Join(s.e.bin, "superd"), "-c", s.cfg})
 }
 
-// Pid returns superd's pid.
-func (s *superdSys) Pid() int {
-	if s.cmd == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
-}
-
-// gone returns an error when superd has exited.
-func (s *superdSys) gone() error {
-	select {
-	case <-s.exited:
-		return fmt.Errorf("superd exited (%v); its log ends: %s", s.waitErr, s.logTail())
-	default:
-		return nil
-	}
-}
-
-// logTail returns the end of superd's own log, for error messages.
-func (s *superdSys) logTail() string {
-	b, err := os.ReadFile(filepath.Join(s.dir, "superd.log"))
-	if err != nil {
-		return "(" + err.Error() + ")"
-	}
-	const keep = 1500
-	if len(b) > keep {
-		b = b[len(b)-keep:]
-	}
-	return strings.TrimSpace(string(b))
-}
+// Procs returns superd's pid: it has no helper processes.
+func (s *superdSys) Procs() ([]int, error) { return []int{s.Pid()}, nil }
 
 // WaitAllRunning polls GET /v1/programs every interval until every program
 // is running. Until superd listens, connection errors are retried.
 func (s *superdSys) WaitAllRunning(ctx context.Context, every time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, s.e.sizes.waitDeadline)
-	defer cancel()
-	var last []instance
-	err := poll(ctx, every, func() (bool, error) {
-		if err := s.gone(); err != nil {
-			return false, err
-		}
+	return waitAllRunning(ctx, &s.daemon, len(s.w.programs), every, func(ctx context.Context) ([]instance, error) {
 		insts, err := s.Status(ctx)
 		if errors.Is(err, ipc.ErrUnreachable) {
-			return false, nil
+			return nil, errNotYet
 		}
-		if err != nil {
-			return false, err
-		}
-		last = insts
-		running := 0
-		for _, in := range insts {
-			switch in.state {
-			case string(apitype.StateRunning):
-				running++
-			case string(apitype.StateFatal), string(apitype.StateExited):
-				return false, fmt.Errorf("program %s is %s: %s", in.name, in.state, in.message)
-			}
-		}
-		return running == len(s.w.programs) && len(insts) == len(s.w.programs), nil
+		return insts, err
 	})
-	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("not all %d programs running within %v (%s): %w", len(s.w.programs), s.e.sizes.waitDeadline, summarizeStates(last), err)
-	}
-	return err
 }
 
 // summarizeStates counts instances by state: "running: 3, starting: 1".
@@ -274,19 +188,7 @@ func (s *superdSys) CLINoop(ctx context.Context) error {
 
 // superctl runs superctl with args, its output to /dev/null.
 func (s *superdSys) superctl(ctx context.Context, args ...string) error {
-	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	defer devnull.Close()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, filepath.Join(s.e.bin, "superctl"), args...)
-	cmd.Stdout = devnull
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("superctl %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return nil
+	return runQuiet(ctx, append([]string{filepath.Join(s.e.bin, "superctl")}, args...)...)
 }
 
 // LogFiles returns the rotated files of log_dir/PROGRAM.log that exist,
@@ -307,66 +209,14 @@ func (s *superdSys) LogFiles(program string) ([]string, error) {
 // Stop sends SIGTERM and waits for superd to exit, which it does once
 // every program is down.
 func (s *superdSys) Stop(ctx context.Context) error {
-	if s.cmd == nil {
-		return errors.New("superd: not started")
-	}
-	if err := s.gone(); err != nil {
+	if err := s.signal(syscall.SIGTERM); err != nil {
 		return err
 	}
-	if err := syscall.Kill(s.Pid(), syscall.SIGTERM); err != nil {
-		return fmt.Errorf("SIGTERM superd: %w", err)
-	}
-	return s.waitExit(ctx)
+	return s.waitStopped(ctx)
 }
 
-// waitExit waits for superd to exit after a Stop: exit status 0 or an error.
-func (s *superdSys) waitExit(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.e.sizes.waitDeadline)
-	defer cancel()
-	select {
-	case <-s.exited:
-	case <-ctx.Done():
-		return fmt.Errorf("superd did not exit after SIGTERM: %w", context.Cause(ctx))
-	}
-	if s.waitErr != nil {
-		return fmt.Errorf("superd: %w; its log ends: %s", s.waitErr, s.logTail())
-	}
-	return nil
-}
-
-// Kill SIGKILLs superd's group, waits for superd, kills and reaps the
-// processes it left (handed to superbench, a subreaper) and removes the
-// folder.
-func (s *superdSys) Kill() {
-	if s.cmd != nil {
-		pid := s.Pid()
-		select {
-		case <-s.exited:
-		default:
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			t := time.NewTimer(reapDeadline)
-			select {
-			case <-s.exited:
-			case <-t.C:
-				fmt.Fprintf(s.e.log, "superbench: superd (pid %d) did not die within %v of SIGKILL\n", pid, reapDeadline)
-			}
-			t.Stop()
-		}
-		if _, err := s.e.procs.sweepOrphans(); err != nil {
-			fmt.Fprintf(s.e.log, "superbench: %v\n", err)
-		}
-	}
-	if s.logFile != nil {
-		s.logFile.Close()
-		s.logFile = nil
-	}
-	if s.dir != "" {
-		if err := os.RemoveAll(s.dir); err != nil {
-			fmt.Fprintf(s.e.log, "superbench: remove %s: %v\n", s.dir, err)
-		}
-		s.dir = ""
-	}
-}
+// Kill SIGKILLs superd's group and cleans up after it.
+func (s *superdSys) Kill() { s.kill() }
 
 // rotation returns N of a rotated log file NAME.log.N, or 0.
 func rotation(path string) int {

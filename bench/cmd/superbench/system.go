@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os/exec"
 	"time"
 )
 
@@ -9,34 +12,45 @@ import (
 // once: Configure, Start, then any of the others, then Stop or Kill. It is
 // used from one goroutine.
 //
-// The interface is what every scenario needs and nothing superd-specific,
-// so that supervisord, s6 and runit can implement it too.
+// The interface is what every scenario needs and nothing superd-specific:
+// superd, supervisord, s6 and runit implement it (superd.go,
+// supervisord.go, s6.go, runit.go).
 type system interface {
 	// Configure writes the supervisor's configuration for w into a fresh
-	// temporary folder. It starts nothing.
+	// temporary folder under /tmp. It starts nothing.
 	Configure(w workload) error
-	// Start launches the supervisor and returns at once; the caller's clock
-	// for "time to all running" starts right before the call.
+	// Start launches the supervisor in its own process group and returns
+	// at once; the caller's clock for "time to all running" starts right
+	// before the call.
 	Start(ctx context.Context) error
-	// WaitAllRunning polls the supervisor's API every interval until every
-	// program of the workload is running. A program that cannot run
+	// WaitAllRunning polls the supervisor's state every interval until
+	// every program of the workload is running. A program that cannot run
 	// (fatal), or the supervisor exiting, is an error.
 	WaitAllRunning(ctx context.Context, every time.Duration) error
-	// Status returns the state of every program, from the API.
+	// Status returns the state of every program, the cheapest way the
+	// harness can read it: superd's API, supervisord's XML-RPC, the status
+	// files of s6 and runit.
 	Status(ctx context.Context) ([]instance, error)
-	// CLIStatus runs the supervisor's own command-line status once, output
-	// discarded; an unsuccessful exit is an error.
+	// CLIStatus runs the supervisor's own command-line status over every
+	// program once, output discarded; an unsuccessful exit is an error.
 	CLIStatus(ctx context.Context) error
 	// CLINoop runs the same command-line tool once without contacting the
-	// supervisor (e.g. its version): the tool's own start-up cost.
+	// supervisor: the tool's own start-up cost. errNotApplicable when the
+	// tool has no such mode.
 	CLINoop(ctx context.Context) error
-	// Pid returns the supervisor's pid (valid after Start).
+	// Pid returns the supervisor's main pid (valid after Start).
 	Pid() int
+	// Procs returns the pids of the supervisor's own processes, not its
+	// programs: the main one, and for s6 and runit the per-service
+	// supervisors and loggers.
+	Procs() ([]int, error)
 	// LogFiles returns the files that hold program's captured stdout: the
-	// rotated ones, then the current one last.
+	// rotated ones, oldest first, then the current one last.
 	LogFiles(program string) ([]string, error)
-	// Stop asks the supervisor to drain gracefully (SIGTERM) and waits for
-	// it to exit; an exit status other than 0 is an error.
+	// Stop asks the supervisor to drain gracefully the way its
+	// documentation says (superd, supervisord, s6-svscan: SIGTERM; runit:
+	// sv down, then SIGHUP to runsvdir) and returns once the supervisor
+	// has exited cleanly and every process it started is gone.
 	Stop(ctx context.Context) error
 	// Kill SIGKILLs the supervisor's process group and every process it
 	// left behind, and removes the temporary folder. It may be called at
@@ -44,16 +58,36 @@ type system interface {
 	Kill()
 }
 
+// errNotApplicable is what a system returns for a measurement that does
+// not exist for it; the table shows "-".
+var errNotApplicable = errors.New("not applicable")
+
 // systemDef names a system and makes fresh instances of it.
 type systemDef struct {
 	name string
+	// bins are the programs it needs in $PATH (none: superd, from e.bin).
+	bins []string
 	new  func(e *env) system
 }
 
-// systemDefs lists the systems measured.
+// available reports whether every program d needs is installed.
+func (d systemDef) available() error {
+	for _, b := range d.bins {
+		if _, err := exec.LookPath(b); err != nil {
+			return fmt.Errorf("%s: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// systemDefs lists the systems measured, superd first: every scenario runs
+// them in this order, round after round.
 func systemDefs() []systemDef {
 	return []systemDef{
 		{name: "superd", new: func(e *env) system { return newSuperd(e) }},
+		{name: "supervisord", bins: []string{"supervisord", "supervisorctl"}, new: func(e *env) system { return newSupervisord(e) }},
+		{name: "s6", bins: []string{"s6-svscan", "s6-supervise", "s6-svstat", "s6-log"}, new: func(e *env) system { return newS6(e) }},
+		{name: "runit", bins: []string{"runsvdir", "runsv", "sv", "svlogd"}, new: func(e *env) system { return newRunit(e) }},
 	}
 }
 
@@ -65,7 +99,8 @@ type workload struct {
 
 // program is one supervised program. Anything not set here is the
 // supervisor's default, except that a program counts as started as soon as
-// it was exec'd and is restarted without delay.
+// it was exec'd and is restarted without delay where the supervisor lets
+// that be configured.
 type program struct {
 	name        string
 	argv        []string // absolute path first; no shell unless argv says so
@@ -85,11 +120,12 @@ const (
 	restartNever
 )
 
-// instance is one program's state as a supervisor reports it.
+// instance is one program's state as a supervisor reports it, in superd's
+// words.
 type instance struct {
 	name     string
-	state    string // superd's words: running, starting, exited, fatal, ...
+	state    string // running, starting, exited, fatal, ...
 	pid      int    // 0 when not running
-	restarts int
+	restarts int    // -1: the supervisor does not count them
 	message  string
 }

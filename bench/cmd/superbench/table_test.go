@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFmtRatio(t *testing.T) {
+	tests := []struct {
+		name string
+		r    float64
+		want string
+	}{
+		{"zero", 0, "0"},
+		{"large", 123.4, "123"},
+		{"over one", 2.345, "2.3"},
+		{"under one", 0.456, "0.46"},
+		{"thousandth", 0.00107, "0.0011"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fmtRatio(tt.r); got != tt.want {
+				t.Errorf("fmtRatio(%v) = %q; want %q", tt.r, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRatio(t *testing.T) {
+	r := newRow("k", "s", "m")
+	r.values["superd"] = durCell(time.Millisecond)
+	r.values["s6"] = durCell(time.Second)
+	r.values["runit"] = textCell("n/a")
+	tests := []struct {
+		name, peer, want string
+	}{
+		{"both measured", "s6", "0.0010"},
+		{"peer has no number", "runit", ""},
+		{"peer missing", "tini", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ratio(r, tt.peer); got != tt.want {
+				t.Errorf("ratio(row, %q) = %q; want %q", tt.peer, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	tests := []struct {
+		name, in string
+	}{
+		{"plain", "/bin/sleep"},
+		{"spaces", "a b"},
+		{"quote", "it's"},
+		{"script", `trap 'kill $! 2>/dev/null; exit 0' TERM; wait`},
+		{"empty", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The shell must give the argument back unchanged.
+			out, err := exec.Command("/bin/sh", "-c", "printf %s "+shellQuote(tt.in)).Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tt.in {
+				t.Errorf("sh printf %s = %q; want %q", shellQuote(tt.in), out, tt.in)
+			}
+		})
+	}
+}
+
+func TestSupervisordConfig(t *testing.T) {
+	w := workload{programs: []program{
+		{name: "web", argv: []string{"/bin/sh", "-c", "echo 100%"}, restart: restartAlways, stopTimeout: 30 * time.Second},
+		{name: "log", argv: []string{"/bin/true"}, restart: restartNever, stdoutFile: true, logMaxSize: 1024, logMaxFiles: 3},
+	}}
+	text, err := supervisordConfig("/tmp/x", "/tmp/x/s.sock", w)
+	if err != nil {
+		t.Fatalf("supervisordConfig() = %v", err)
+	}
+	for _, want := range []string{
+		"[group:bench]\nprograms = web,log\n",
+		"[program:web]\ncommand = /bin/sh -c 'echo 100%%'\nautorestart = true\nstartsecs = 0\n",
+		"stopasgroup = true\nkillasgroup = true\nredirect_stderr = true\nstopwaitsecs = 30\n",
+		"[program:log]\ncommand = /bin/true\nautorestart = false\n",
+		"stdout_logfile = /tmp/x/logs/log.log\nstdout_logfile_maxbytes = 1024\nstdout_logfile_backups = 3\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("supervisordConfig() lacks %q:\n%s", want, text)
+		}
+	}
+	if _, err := supervisordConfig("/tmp/x", "/tmp/x/s.sock", workload{programs: []program{{name: "p", argv: []string{"sleep"}}}}); err == nil {
+		t.Errorf("supervisordConfig(relative argv) = nil; want an error")
+	}
+}
+
+func TestRenderPlot(t *testing.T) {
+	rows := []row{newRow("restart.kill.p50", "restart", "m"), newRow("start.100", "start", "m")}
+	rows[0].values["superd"] = durCell(time.Millisecond)
+	rows[0].values["s6"] = durCell(time.Second)
+	rows[0].floor = durCell(500 * time.Microsecond)
+	rows[1].values["superd"] = durCell(100 * time.Millisecond)
+	panels := []plotPanel{
+		{title: "restart", series: []plotSeries{{"restart.kill.p50", "p50", "#000"}, {"restart.kill.p99", "p99", "#111"}}},
+		{title: "start", series: []plotSeries{{"start.100", "N = 100", "#222"}}},
+	}
+	svg := renderPlot(panels, rows, []string{"superd", "s6"})
+	for _, want := range []string{"<svg ", "1.00 ms", "1.00 s", "500 µs", "not measured", "</svg>"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("renderPlot() lacks %q", want)
+		}
+	}
+	if got := renderPlot(panels, nil, []string{"superd"}); got != "" {
+		t.Errorf("renderPlot(no rows) = %d bytes; want none", len(got))
+	}
+}
+
+func TestPrintTable(t *testing.T) {
+	r := newRow("k", "restart", "p50")
+	r.values["superd"] = durCell(time.Millisecond)
+	r.values["tini"] = durCell(2 * time.Millisecond)
+	var b bytes.Buffer
+	printTable(&b, []string{"superd"}, []row{r})
+	head := strings.Fields(strings.SplitN(b.String(), "\n", 2)[0])
+	want := []string{"SCENARIO", "METRIC", "superd", "tini", "superd/tini", "FLOOR", "FLOOR", "IS"}
+	if strings.Join(head, " ") != strings.Join(want, " ") {
+		t.Errorf("printTable() header = %q; want %q", head, want)
+	}
+	if !strings.Contains(b.String(), " 0.50 ") {
+		t.Errorf("printTable() lacks the ratio 0.50:\n%s", b.String())
+	}
+}

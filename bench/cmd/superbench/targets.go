@@ -1,0 +1,124 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// target is one promise of issue 5, judged on one run's rows.
+type target struct {
+	what string // the promise
+	got  string // what superd did, and what it was judged against
+	met  bool
+}
+
+// evalTargets judges superd against every target of issue 5 that the rows
+// allow; targets whose rows are missing are left out.
+func evalTargets(rows []row) []target {
+	var out []target
+	sd := func(key string) (cell, bool) {
+		r, ok := findRow(rows, key)
+		if !ok {
+			return cell{}, false
+		}
+		c, ok := r.values["superd"]
+		return c, ok && c.has
+	}
+	peer := func(key, name string) (cell, bool) {
+		r, ok := findRow(rows, key)
+		if !ok {
+			return cell{}, false
+		}
+		c, ok := r.values[name]
+		return c, ok && c.has
+	}
+	add := func(what string, ok bool, met bool, got string) {
+		if ok {
+			out = append(out, target{what: what, got: got, met: met})
+		}
+	}
+
+	if c, ok := sd("idle.cpu"); ok {
+		add("idle: 0 CPU ms with no health checks", true, c.num == 0, c.text)
+	}
+	if c, ok := sd("idle.cs"); ok {
+		add("idle: no wakeups (context switches)", true, c.num == 0, c.text)
+	}
+	if c, ok := sd("idle.rss"); ok {
+		add("idle: at most 15 MiB RSS with 100 programs", true, c.num <= 15, c.text)
+	}
+	for _, n := range []string{"100", "500"} {
+		r, ok := findRow(rows, "start."+n)
+		c, ok2 := sd("start." + n)
+		if ok && ok2 && r.floor.has {
+			add("start: "+n+" programs within 1.3× the fork+exec floor", true, c.num <= 1.3*r.floor.num,
+				fmt.Sprintf("%s = %.2f× floor %s", c.text, c.num/r.floor.num, r.floor.text))
+		}
+		if s6, ok3 := peer("start."+n, "s6"); ok2 && ok3 {
+			add("start: "+n+" programs at least 3× faster than s6", true, s6.num >= 3*c.num,
+				fmt.Sprintf("%s vs s6 %s = %.1f×", c.text, s6.text, s6.num/c.num))
+		}
+	}
+	for _, k := range []struct{ key, what string }{{"kill", "SIGKILL"}, {"exit", "exit 1"}} {
+		if c, ok := sd("restart." + k.key + ".p50"); ok {
+			add("restart ("+k.what+"): p50 ≤ 3 ms", true, c.num <= 0.003, c.text)
+		}
+		if c, ok := sd("restart." + k.key + ".p99"); ok {
+			add("restart ("+k.what+"): p99 ≤ 10 ms", true, c.num <= 0.010, c.text)
+		}
+	}
+	for _, k := range []string{"lines", "raw"} {
+		rate, ok := sd("logs." + k + ".rate")
+		if !ok {
+			continue
+		}
+		if sv, ok := peer("logs."+k+".rate", "supervisord"); ok {
+			add("logs ("+k+"): throughput ≥ supervisord's", true, rate.num >= sv.num,
+				fmt.Sprintf("%s MiB/s vs %s", rate.text, sv.text))
+		}
+		cpu, ok1 := sd("logs." + k + ".cpu")
+		if sv, ok := peer("logs."+k+".cpu", "supervisord"); ok && ok1 {
+			add("logs ("+k+"): CPU per GiB < supervisord's", true, cpu.num < sv.num,
+				fmt.Sprintf("%s vs %s", cpu.text, sv.text))
+		}
+		if r, ok := findRow(rows, "logs."+k+".pipe"); ok && r.floor.has {
+			add("logs ("+k+"): ≥ 80% of child | cat > file", true, rate.num >= 0.8*r.floor.num,
+				fmt.Sprintf("%s MiB/s = %.0f%% of %s", rate.text, 100*rate.num/r.floor.num, r.floor.text))
+		}
+	}
+	if c, ok := sd("status.cli.500"); ok {
+		if rn, ok := peer("status.cli.500", "runit"); ok {
+			add("control: superctl status at 500 no slower than sv status", true, c.num <= rn.num,
+				fmt.Sprintf("%s vs %s", c.text, rn.text))
+		}
+	}
+	if c, ok := sd("drain.time"); ok {
+		add("drain: 100 × 1 s programs gone within 1.3 s", true, c.num <= 1.3, c.text)
+	}
+	if c, ok := sd("drain.clean"); ok {
+		a, b, _ := strings.Cut(c.text, "/")
+		add("drain: all exiting cleanly", true, a == b, c.text)
+	}
+	for _, mode := range []string{"exec", "config"} {
+		if c, ok := sd("reap." + mode + ".zero"); ok {
+			add("reaping (superd "+mode+"): no zombie 50 ms after the last orphan exits", true, c.num <= 0.050, c.text)
+		}
+	}
+	return out
+}
+
+// printTargets writes one line per target: met or MISSED, the promise,
+// and the numbers.
+func printTargets(w io.Writer, ts []target) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range ts {
+		verdict := "met"
+		if !t.met {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", verdict, t.what, t.got)
+	}
+	tw.Flush()
+}
