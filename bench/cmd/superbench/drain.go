@@ -11,30 +11,28 @@ import (
 	"time"
 )
 
-// drainDelay is how long each program of drain takes to exit after SIGTERM.
-const drainDelay = time.Second
-
-// drainProgram is a program that, on SIGTERM, takes drainDelay to exit 0
+// drainProgram is a program that, on SIGTERM, takes delay to exit 0
 // and appends its name to clean just before. It appends its name to ready
 // once its trap is set. `wait` is interrupted by the trapped signal, then
 // the trap runs; the trap kills the background sleep itself, so that no
 // process outlives the program whether the supervisor signals the program
 // alone (s6, runit) or its whole process group (superd, supervisord with
 // stopasgroup).
-func drainProgram(name, ready, clean string) program {
+func drainProgram(name, ready, clean string, delay time.Duration) program {
 	script := fmt.Sprintf("trap 'kill $! 2>/dev/null; /bin/sleep %g; echo %s >> %s; exit 0' TERM; echo %s >> %s; /bin/sleep 100000 & wait",
-		drainDelay.Seconds(), name, clean, name, ready)
+		delay.Seconds(), name, clean, name, ready)
 	return program{name: name, argv: []string{"/bin/sh", "-c", script}, stopTimeout: 30 * time.Second}
 }
 
-// runDrain starts e.sizes.drainN programs that each take 1 s to exit
+// runDrain starts e.sizes.drainN programs that each take e.sizes.drainDelay
+// (1 s; --quick: 300 ms) to exit
 // after SIGTERM, and times the stop request to the supervisor → the
 // supervisor exited and every process it started gone (median of
 // e.sizes.rounds rounds, the systems taking turns); it counts the programs
 // that exited cleanly.
 func runDrain(ctx context.Context, e *env) ([]row, error) {
 	n := e.sizes.drainN
-	t := newRow("drain.time", "drain", fmt.Sprintf("stop → last process gone, %d programs taking %v, median of %d", n, drainDelay, e.sizes.rounds))
+	t := newRow("drain.time", "drain", fmt.Sprintf("stop → last process gone, %d programs taking %v, median of %d", n, e.sizes.drainDelay, e.sizes.rounds))
 	t.floorIs = "Go loop: SIGTERM each group, wait4 all"
 	c := newRow("drain.clean", "drain", fmt.Sprintf("programs that exited 0, worst of %d", e.sizes.rounds))
 	c.noRatio = true
@@ -101,7 +99,7 @@ func drainFloor(ctx context.Context, e *env) (time.Duration, int, error) {
 		_, _ = e.procs.sweepOrphans()
 	}()
 	for i := range n {
-		p := drainProgram(fmt.Sprintf("d%03d", i), ready, clean)
+		p := drainProgram(fmt.Sprintf("d%03d", i), ready, clean, e.sizes.drainDelay)
 		pid, err := syscall.ForkExec(p.argv[0], p.argv, attr)
 		if err != nil {
 			return 0, 0, fmt.Errorf("fork/exec %s: %w", p.argv[0], err)
@@ -149,7 +147,7 @@ func drainOnce(ctx context.Context, e *env, def systemDef) (time.Duration, int, 
 	n := e.sizes.drainN
 	var w workload
 	for i := range n {
-		w.programs = append(w.programs, drainProgram(fmt.Sprintf("d%03d", i), ready, clean))
+		w.programs = append(w.programs, drainProgram(fmt.Sprintf("d%03d", i), ready, clean, e.sizes.drainDelay))
 	}
 	sys := def.new(e)
 	defer sys.Kill()

@@ -116,6 +116,7 @@ type sizes struct {
 	statusN      []int         // program counts of status
 	statusRuns   int           // calls of each kind in status
 	drainN       int           // programs of drain
+	drainDelay   time.Duration // how long each takes to exit after SIGTERM
 	logBytes     int64         // bytes the child of logs writes
 	logMaxSize   int64         // rotation size in logs
 	logMaxFiles  int           // rotated files kept in logs
@@ -132,7 +133,7 @@ func fullSizes() sizes {
 		rounds: 3, restartRuns: 2, restarts: 200, peerRestarts: 50, upRestarts: 8, upFor: 1200 * time.Millisecond,
 		startN: []int{100, 500},
 		idleN:  100, idleSettle: 2 * time.Second, idleWindow: 30 * time.Second,
-		statusN: []int{100, 500}, statusRuns: 10, drainN: 100,
+		statusN: []int{100, 500}, statusRuns: 10, drainN: 100, drainDelay: time.Second,
 		logBytes: 512 << 20, logMaxSize: 128 << 20, logMaxFiles: 5,
 		reapN: 2000, reapDelay: time.Second,
 		floorForks: 2000, floorPipe: 1 << 30, floorWrite: 512 << 20,
@@ -144,9 +145,9 @@ func quickSizes() sizes {
 	return sizes{
 		rounds: 1, restartRuns: 1, restarts: 20, peerRestarts: 1, upRestarts: 0, upFor: time.Second,
 		startN: []int{20},
-		idleN:  20, idleSettle: 200 * time.Millisecond, idleWindow: 2 * time.Second,
-		statusN: []int{20}, statusRuns: 3, drainN: 10,
-		logBytes: 8 << 20, logMaxSize: 2 << 20, logMaxFiles: 5,
+		idleN:  20, idleSettle: 200 * time.Millisecond, idleWindow: time.Second,
+		statusN: []int{20}, statusRuns: 3, drainN: 10, drainDelay: 300 * time.Millisecond,
+		logBytes: 4 << 20, logMaxSize: 1 << 20, logMaxFiles: 5,
 		reapN: 200, reapDelay: 300 * time.Millisecond,
 		floorForks: 100, floorPipe: 16 << 20, floorWrite: 16 << 20,
 		waitDeadline: 30 * time.Second,

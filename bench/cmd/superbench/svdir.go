@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // The daemontools family (s6, runit) is configured with a folder per
@@ -131,17 +129,4 @@ func archivedLogs(dir string) ([]string, error) {
 		files = append(files, cur)
 	}
 	return files, nil
-}
-
-// waitFile polls every millisecond until path exists.
-func waitFile(ctx context.Context, path string, within time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	return poll(ctx, time.Millisecond, func() (bool, error) {
-		_, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return false, nil
-		}
-		return err == nil, err
-	})
 }
