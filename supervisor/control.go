@@ -104,7 +104,13 @@ func (s *Supervisor) control(ctx context.Context, op controlOp, target string, w
 			return
 		}
 		now := time.Now()
-		kind := map[controlOp]eventKind{opStart: evStart, opStop: evStop, opRestart: evRestart}[op]
+		kind := evStart
+		switch op {
+		case opStop:
+			kind = evStop
+		case opRestart:
+			kind = evRestart
+		}
 		for _, in := range ins {
 			names = append(names, in.name)
 			in.operStop = op == opStop
@@ -299,13 +305,7 @@ func (s *Supervisor) saveOffline() {
 		s.offline[n] = true
 	}
 	b, _ := json.Marshal(names)
-	path := s.offlinePath()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		s.logger.Warn("save operator stops", "err", err)
-		return
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := writeAtomic(s.offlinePath(), b); err != nil {
 		s.logger.Warn("save operator stops", "err", err)
 	}
 }

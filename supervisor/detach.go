@@ -108,10 +108,7 @@ func (s *Supervisor) adopt(now time.Time) {
 			s.loseRun(rec.Name)
 			continue
 		}
-		if r := s.adoptRun(rec, now); r {
-			continue
-		}
-		if s.adoptInstance(rec, now) {
+		if s.adoptRun(rec, now) || s.adoptInstance(rec, now) {
 			continue
 		}
 		s.logger.Warn("detached process belongs to no program or job of the config; left running, record removed", "file", rec.Name, "pid", rec.Pid)
@@ -292,7 +289,7 @@ func (s *Supervisor) watchPidfd(fd int, exited func() bool) {
 // signalAdopted signals a re-adopted leader through its pidfd.
 func signalAdopted(fd int, sig syscall.Signal) error {
 	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
-		return fmt.Errorf("pidfd_send_signal %s: %w", strconv.Itoa(int(sig)), err)
+		return fmt.Errorf("pidfd_send_signal %s: %w", signalName(sig), err)
 	}
 	return nil
 }

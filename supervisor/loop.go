@@ -259,10 +259,12 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
-// spawnSome forks up to max_parallel_starts queued instances, and kicks the
-// loop if more wait.
+// spawnSome forks up to max_parallel_starts queued instances, lets
+// dependents of what now runs move (once for the batch, not per fork: settle
+// walks every instance), and kicks the loop if more wait.
 func (s *Supervisor) spawnSome(now time.Time) {
 	batch := max(s.cfg.Superd.MaxParallelStarts, 1)
+	spawned := false
 	for len(s.spawnQ) > 0 && batch > 0 {
 		in := s.spawnQ[0]
 		s.spawnQ = s.spawnQ[1:]
@@ -274,8 +276,11 @@ func (s *Supervisor) spawnSome(now time.Time) {
 			continue
 		}
 		s.spawn(in, now)
-		s.settle(now)
+		spawned = true
 		batch--
+	}
+	if spawned {
+		s.settle(now)
 	}
 	if len(s.spawnQ) > 0 {
 		select {

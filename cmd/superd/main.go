@@ -159,21 +159,20 @@ func checkJournal(cfg *config.Config) error {
 		return nil
 	}
 	var errs config.Errors
-	for _, p := range cfg.Programs {
-		for key, o := range map[string]config.Output{"stdout": p.Stdout, "stderr": p.Stderr} {
+	refuse := func(kind, name, file string, line, col int, stdout, stderr config.Output) {
+		for i, o := range []config.Output{stdout, stderr} {
+			key := [...]string{"stdout", "stderr"}[i]
 			if o == config.OutputJournal {
-				errs = append(errs, &config.Error{File: p.File, Line: p.Line, Col: p.Col,
-					Msg: fmt.Sprintf("program %s: %s = \"journal\", but %v", p.Name, key, logs.ErrNoJournal)})
+				errs = append(errs, &config.Error{File: file, Line: line, Col: col,
+					Msg: fmt.Sprintf("%s %s: %s = \"journal\", but %v", kind, name, key, logs.ErrNoJournal)})
 			}
 		}
 	}
+	for _, p := range cfg.Programs {
+		refuse("program", p.Name, p.File, p.Line, p.Col, p.Stdout, p.Stderr)
+	}
 	for _, j := range cfg.Jobs {
-		for key, o := range map[string]config.Output{"stdout": j.Stdout, "stderr": j.Stderr} {
-			if o == config.OutputJournal {
-				errs = append(errs, &config.Error{File: j.File, Line: j.Line, Col: j.Col,
-					Msg: fmt.Sprintf("job %s: %s = \"journal\", but %v", j.Name, key, logs.ErrNoJournal)})
-			}
-		}
+		refuse("job", j.Name, j.File, j.Line, j.Col, j.Stdout, j.Stderr)
 	}
 	if len(errs) == 0 {
 		return nil
