@@ -438,6 +438,12 @@ func (s *Supervisor) spawn(in *instance, now time.Time) {
 func (s *Supervisor) onExit(m exitMsg, now time.Time) {
 	in := m.in
 	ev := event{kind: evExit, pid: m.st.Pid, code: m.st.Code, sig: m.st.Signal, unknown: m.st.Unknown}
+	if m.st.Pid == in.pid && in.pid > 0 {
+		if ev.handoff = s.handOff(in); ev.handoff > 0 {
+			s.apply(in, ev, now)
+			return
+		}
+	}
 	if m.st.Pid == in.pid {
 		if in.prog.Detach {
 			s.forgetPid(in.name)

@@ -1,14 +1,17 @@
 package supervisor
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/superd/superd/config"
 	"github.com/superd/superd/ipc/apitype"
 	"github.com/superd/superd/supervisor/notify"
+	"github.com/superd/superd/supervisor/pidfile"
 )
 
 // A program with type = "notify" gets a NOTIFY_SOCKET of its own: a
@@ -53,11 +56,11 @@ func (s *Supervisor) notifySocket(in *instance) (string, error) {
 // onNotify takes one sd_notify message on the loop.
 func (s *Supervisor) onNotify(nm notifyMsg, now time.Time) {
 	in, m := nm.in, nm.m
-	if in.pid == 0 || !s.ownsPid(in, m.Pid) {
+	if in.pid == 0 || !owns(in, m.Pid, m.Pgid) {
 		s.logger.Debug("notify message from a stranger dropped", "instance", in.name, "pid", m.Pid)
 		return
 	}
-	if m.MainPid > 0 && s.ownsPid(in, m.MainPid) {
+	if m.MainPid > 0 && owns(in, m.MainPid, m.MainPgid) {
 		in.mainPid = m.MainPid
 	}
 	if m.Status != "" {
@@ -81,11 +84,45 @@ func (s *Supervisor) onNotify(nm notifyMsg, now time.Time) {
 	}
 }
 
-// ownsPid reports whether pid is in's leader or in its process group.
-func (s *Supervisor) ownsPid(in *instance, pid int) bool {
-	if pid == in.pid {
-		return true
+// owns reports whether pid, whose process group was pgid when its message
+// arrived, is in's leader or in its process group.
+func owns(in *instance, pid, pgid int) bool {
+	return pid == in.pid || (in.pgid > 0 && pgid == in.pgid)
+}
+
+// handOff is called when the leader of a notify program exits while the
+// MAINPID= it named lives on: it has the reaper supervise that process
+// instead, so a program whose starter forks the real server and exits (as
+// under systemd's Type=notify) keeps running. It reports the pid now
+// supervised, 0 when there is none to hand over to (then the leader's exit
+// counts as the instance's).
+func (s *Supervisor) handOff(in *instance) int {
+	pid := in.mainPid
+	if pid <= 0 || pid == in.pid || in.prog.Type != config.TypeNotify || in.prog.Detach {
+		return 0
 	}
-	pg, err := unix.Getpgid(pid)
-	return err == nil && in.pgid > 0 && pg == in.pgid
+	// Still ours: in the instance's group and, its parent gone, reparented
+	// to superd (pid reuse would fail both).
+	if g, err := unix.Getpgid(pid); err != nil || g != in.pgid {
+		return 0
+	}
+	if ppid, err := pidfile.Parent(pid); err != nil || ppid != os.Getpid() {
+		return 0
+	}
+	a, ok := s.spawner.(adopter)
+	if !ok {
+		return 0
+	}
+	err := a.Adopt(pid, func(st ExitStatus) {
+		select {
+		case s.exits <- exitMsg{in: in, st: st}:
+		case <-s.done:
+		}
+	})
+	if err != nil {
+		s.logger.Warn("could not supervise MAINPID", "instance", in.name, "pid", pid, "err", err)
+		return 0
+	}
+	s.logger.Info("leader exited; supervising its MAINPID", "instance", in.name, "leader", in.pid, "pid", pid)
+	return pid
 }

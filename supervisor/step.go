@@ -49,6 +49,7 @@ type event struct {
 	unknown    bool           // evExit of a re-adopted process: status unknown
 	forked     bool           // evSpawned: the daemon a forking program left, adopted
 	pgid       int            // evSpawned (forked): the daemon's process group
+	handoff    int            // evExit of a notify leader: its live MAINPID, now supervised instead
 }
 
 // effectKind is something the loop must do for step.
@@ -106,10 +107,16 @@ const groupPoll = 10 * time.Millisecond
 //	stopping, kill                -> stopping (SIGKILL to the group now)
 //	stopping, start|restart       -> stopping (then start)
 //	stopping, stop                -> stopping (cancels a pending restart or backoff)
+//	any, exit with a MAINPID      -> same state, the MAINPID supervised as the leader
 //
 // Every other pair changes nothing.
 func step(in *instance, ev event, now time.Time) []effect {
 	p := in.prog
+	if ev.kind == evExit && ev.handoff > 0 && ev.pid == in.pid && in.pid != 0 {
+		// ... -> same state (the leader exited; its MAINPID is the leader now)
+		in.pid = ev.handoff
+		return nil
+	}
 	switch in.state {
 	case apitype.StateStopped, apitype.StateExited, apitype.StateFatal:
 		switch ev.kind {

@@ -245,7 +245,7 @@ var enoent = event{kind: evSpawnErr, err: syscall.ENOENT}
 
 // stepCases is every case of TestStep: the core state machine here, readiness,
 // health and the watchdog in step_ready_test.go.
-var stepCases = slices.Concat(coreStepCases, readyStepCases, forkingStepCases)
+var stepCases = slices.Concat(coreStepCases, readyStepCases, forkingStepCases, handoffStepCases)
 
 var coreStepCases = []stepCase{
 	// Stopped|Exited|Fatal -> Starting
@@ -628,6 +628,7 @@ func TestStepCoversEveryArm(t *testing.T) {
 		"Running -> Stopping (unhealthy), then Starting":                                  {"running/health-fail at failures", "running/health-fail with failures 1"},
 		"Running -> Stopping (watchdog timeout), then Starting":                           {"running/timer watchdog expired"},
 		"Stopping -> Backoff|Fatal (a start that failed its readiness)":                   {"stopping/exit after not ready", "stopping/timer after not ready"},
+		"... -> same state (the leader exited; its MAINPID is the leader now)":            {"running/exit handing over", "starting/exit handing over", "stopping/exit handing over"},
 	}
 	for arm, prefixes := range arms {
 		for _, p := range prefixes {

@@ -27,14 +27,25 @@ const maxDatagram = 4096
 // program pinging in a tight loop costs superd nothing more.
 const watchdogEvery = 100 * time.Millisecond
 
+// maxFds is how many file descriptors a datagram may carry and still be
+// read whole (BARRIER=1 carries one); they are closed once it is read.
+const maxFds = 8
+
 // Message is one datagram's meaning. Pid is the sender, from the kernel.
+// Pgid and MainPgid are the process groups of Pid and MainPid looked up as
+// the datagram was read (0 when the process was already gone): a helper
+// such as systemd-notify may exit as soon as it has sent, before the
+// supervisor gets to the message, and its group can only be learnt while
+// it lives.
 type Message struct {
 	Pid      int
+	Pgid     int
 	Ready    bool
 	Stopping bool
 	Watchdog bool
 	Status   string // "" when not sent
 	MainPid  int    // 0 when not sent
+	MainPgid int
 }
 
 // Socket is one instance's notify socket.
@@ -90,12 +101,18 @@ func (s *Socket) Path() string { return s.path }
 // datagram that means something; garbage and datagrams without credentials
 // are dropped, and repeated WATCHDOG=1 pings are thinned to one per
 // watchdogEvery.
+//
+// File descriptors sent along (sd_notify_barrier's BARRIER=1 sends the
+// write end of a pipe and waits for it to close) are closed once the
+// datagram has been read and delivered: a sender that waits on the barrier
+// knows every earlier datagram of its was read, with its process group
+// looked up while it still lived.
 func (s *Socket) Serve(ctx context.Context, deliver func(Message)) {
 	stop := context.AfterFunc(ctx, s.Close)
 	defer stop()
 	defer s.Close()
 	buf := make([]byte, maxDatagram)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*maxFds))
 	var lastPing time.Time
 	for {
 		n, oobn, flags, _, err := s.conn.ReadMsgUnix(buf, oob)
@@ -105,40 +122,50 @@ func (s *Socket) Serve(ctx context.Context, deliver func(Message)) {
 			}
 			continue
 		}
-		if flags&unix.MSG_TRUNC != 0 {
-			continue
-		}
-		pid, ok := senderPid(oob[:oobn])
-		if !ok {
-			continue
-		}
-		m, ok := Parse(buf[:n])
-		if !ok {
-			continue
-		}
-		m.Pid = pid
-		if m.Watchdog && !m.Ready && !m.Stopping && m.Status == "" && m.MainPid == 0 {
-			if now := time.Now(); now.Sub(lastPing) < watchdogEvery {
-				continue
-			} else {
+		pid, fds := control(oob[:oobn])
+		if m, ok := Parse(buf[:n]); ok && pid > 0 && flags&unix.MSG_TRUNC == 0 {
+			if !m.Watchdog || m.Ready || m.Stopping || m.Status != "" || m.MainPid != 0 {
+				m.Pid, m.Pgid = pid, pgid(pid)
+				if m.MainPid > 0 {
+					m.MainPgid = pgid(m.MainPid)
+				}
+				deliver(m)
+			} else if now := time.Now(); now.Sub(lastPing) >= watchdogEvery {
 				lastPing = now
+				m.Pid, m.Pgid = pid, pgid(pid)
+				deliver(m)
 			}
 		}
-		deliver(m)
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 	}
 }
 
-func senderPid(oob []byte) (int, bool) {
+// control reads a datagram's ancillary data: the sender's pid from its
+// credentials (0 when there are none) and the file descriptors it carried.
+func control(oob []byte) (pid int, fds []int) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
-		return 0, false
+		return 0, nil
 	}
 	for _, m := range msgs {
 		if cred, err := unix.ParseUnixCredentials(&m); err == nil && cred.Pid > 0 {
-			return int(cred.Pid), true
+			pid = int(cred.Pid)
+		} else if rights, err := unix.ParseUnixRights(&m); err == nil {
+			fds = append(fds, rights...)
 		}
 	}
-	return 0, false
+	return pid, fds
+}
+
+// pgid is pid's process group, 0 when pid is gone.
+func pgid(pid int) int {
+	g, err := unix.Getpgid(pid)
+	if err != nil {
+		return 0
+	}
+	return g
 }
 
 // Parse reads a datagram of newline-separated KEY=VALUE assignments. It

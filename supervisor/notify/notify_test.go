@@ -3,12 +3,15 @@ package notify
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -172,16 +175,60 @@ func TestServeDeliversWithSenderPid(t *testing.T) {
 	c := dial(t, s)
 	send(t, c, "READY=1\nSTATUS=serving")
 	m := s.next(t)
-	want := Message{Pid: os.Getpid(), Ready: true, Status: "serving"}
+	pg := syscall.Getpgrp()
+	want := Message{Pid: os.Getpid(), Pgid: pg, Ready: true, Status: "serving"}
 	if m != want {
 		t.Errorf("delivered %+v; want %+v", m, want)
 	}
 	send(t, c, "MAINPID=4242\nSTOPPING=1")
 	m = s.next(t)
-	want = Message{Pid: os.Getpid(), Stopping: true, MainPid: 4242}
+	want = Message{Pid: os.Getpid(), Pgid: pg, Stopping: true, MainPid: 4242}
 	if m != want {
 		t.Errorf("delivered %+v; want %+v", m, want)
 	}
+}
+
+// TestServeBarrier: a BARRIER=1 datagram's file descriptor (the write end
+// of the sender's pipe) is closed once it has been read, so the sender's
+// read end sees EOF; file descriptors sent with other messages are closed
+// too, and MAINPID='s group is looked up on arrival.
+func TestServeBarrier(t *testing.T) {
+	s := listen(t)
+	for _, msg := range []string{"BARRIER=1", "READY=1\nMAINPID=" + strconv.Itoa(os.Getpid())} {
+		var p [2]int
+		if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+			t.Fatal(err)
+		}
+		r := os.NewFile(uintptr(p[0]), "barrier")
+		err := sendWithFd(s.sock.Path(), msg, p[1])
+		syscall.Close(p[1])
+		if err != nil {
+			r.Close()
+			t.Fatalf("send %q with a pipe: %v", msg, err)
+		}
+		if msg != "BARRIER=1" {
+			m := s.next(t)
+			if !m.Ready || m.MainPid != os.Getpid() || m.MainPgid != syscall.Getpgrp() {
+				t.Errorf("delivered %+v; want READY=1 with MAINPID %d of group %d", m, os.Getpid(), syscall.Getpgrp())
+			}
+		}
+		r.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := r.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("after %q: read of the pipe = %d, %v; want EOF (Serve closed the write end it got)", msg, n, err)
+		}
+		r.Close()
+	}
+}
+
+// sendWithFd sends msg with fd to the datagram socket at path, as
+// sd_pid_notify_with_fds does.
+func sendWithFd(path, msg string, fd int) error {
+	sfd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer syscall.Close(sfd)
+	return syscall.Sendmsg(sfd, []byte(msg), syscall.UnixRights(fd), &syscall.SockaddrUnix{Name: path}, 0)
 }
 
 // TestServeDropsGarbage: garbage, empty and oversized datagrams are not

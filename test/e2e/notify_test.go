@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -426,5 +427,81 @@ start_seconds = "0s"
 	}
 	if in.Message != "from a child" {
 		t.Errorf("status message = %q; want %q", in.Message, "from a child")
+	}
+}
+
+// TestNotifyReadyFromShortLivedHelper: READY=1 from a helper that exits as
+// soon as it has sent, after a BARRIER=1 (as systemd-notify --ready does),
+// is heard, and the barrier returns so the program goes on. That the
+// sender's group is the one looked up on arrival, not when the loop gets to
+// the message, is TestOwns's and TestServeBarrier's.
+func TestNotifyReadyFromShortLivedHelper(t *testing.T) {
+	t.Parallel()
+	helper := helperBin(t)
+	e := newEnv(t)
+	e.writeConfig("", fmt.Sprintf(`
+[program.web]
+shell = '%s notify-exit "READY=1\nSTATUS=told by a helper" && exec /bin/sleep 1000'
+type = "notify"
+start_seconds = "0s"
+`, helper))
+	d := e.start(opts{})
+
+	in := d.waitState("web", apitype.StateRunning, 10*time.Second)
+	d.track(*in.Pid)
+	if argv := procCmdline(t, *in.Pid); len(argv) == 0 || argv[0] != "/bin/sleep" {
+		t.Errorf("leader runs %q; want /bin/sleep, exec'd after the helper exited 0 (its barrier returned)", argv)
+	}
+	if !in.Ready || in.Message != "told by a helper" {
+		t.Errorf("status = %s ready=%v; want ready with message %q", describe(in), in.Ready, "told by a helper")
+	}
+}
+
+// TestNotifyMainPidHandoff: a notify program whose leader starts the real
+// server, names it with MAINPID= and exits keeps running, supervised
+// through that server: its pid is shown, the leader's exit is not the
+// instance's, and the server's death is (a restart follows).
+func TestNotifyMainPidHandoff(t *testing.T) {
+	t.Parallel()
+	helper := helperBin(t)
+	e := newEnv(t)
+	e.writeConfig("", fmt.Sprintf(`
+[program.web]
+command = [%q, "fork-main"]
+type = "notify"
+start_seconds = "0s"
+restart = "always"
+restart_delay = "0s"
+`, helper))
+	d := e.start(opts{})
+
+	in := d.waitState("web", apitype.StateRunning, 10*time.Second)
+	main := *in.Pid
+	d.track(main)
+	if argv := procCmdline(t, main); len(argv) < 2 || argv[0] != helper || argv[1] != "wait" {
+		t.Fatalf("running pid %d runs %q; want the server the leader named with MAINPID= (%s wait)", main, argv, helper)
+	}
+	// The leader exits once its barrier returns; the server is reparented
+	// to superd, its subreaper.
+	waitFor(t, 10*time.Second, func() string { return fmt.Sprintf("pid %d to be reparented to superd %d", main, d.pid()) },
+		func() bool { return procStatus(t, main)["PPid"] == strconv.Itoa(d.pid()) })
+	holdsFor(t, 300*time.Millisecond, func() string { return "after the leader exited: " + describe(d.inst("web")) },
+		func() bool {
+			in := d.inst("web")
+			return in.State == apitype.StateRunning && in.Pid != nil && *in.Pid == main && in.Restarts == 0
+		})
+
+	if err := syscall.Kill(main, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 the server %d: %v", main, err)
+	}
+	waitFor(t, 10*time.Second, func() string { return "a restart after the server was killed: " + describe(d.inst("web")) },
+		func() bool {
+			in := d.inst("web")
+			return in.State == apitype.StateRunning && in.Restarts == 1 && in.Pid != nil && *in.Pid != main
+		})
+	in = d.inst("web")
+	d.track(*in.Pid)
+	if in.ExitSignal == nil || *in.ExitSignal != "SIGKILL" {
+		t.Errorf("last exit signal = %v; want SIGKILL (the server's death, not the leader's exit 0)", in.ExitSignal)
 	}
 }

@@ -26,6 +26,8 @@ import (
 //	notify-when FILE MSG       once FILE exists, send MSG to $NOTIFY_SOCKET, then wait
 //	ping N EVERY               send READY=1, then WATCHDOG=1 N times EVERY apart, then wait
 //	ready-exit CODE DELAY      send READY=1, exit CODE after DELAY
+//	notify-exit MSG            send MSG, then BARRIER=1 as sd_notify_barrier does (wait until superd has read it), exit 0
+//	fork-main                  start "wait" as a child, send READY=1 and MAINPID= of the child with a barrier, exit 0
 //	wait                       wait
 //
 // "wait" ends on SIGTERM or SIGINT, or never when $HELPER_IGNORE_TERM is
@@ -34,8 +36,10 @@ const helperSource = `package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -97,6 +101,20 @@ func run(args []string) error {
 		pause(args[2])
 		code, _ := strconv.Atoi(args[1])
 		os.Exit(code)
+	case "notify-exit":
+		if err := notify(strings.ReplaceAll(args[1], "\\n", "\n")); err != nil {
+			return err
+		}
+		return barrier()
+	case "fork-main":
+		child := exec.Command(os.Args[0], "wait")
+		if err := child.Start(); err != nil {
+			return err
+		}
+		if err := notify(fmt.Sprintf("READY=1\nMAINPID=%d", child.Process.Pid)); err != nil {
+			return err
+		}
+		return barrier()
 	case "wait":
 	default:
 		return fmt.Errorf("unknown mode %q", args[0])
@@ -117,6 +135,34 @@ func notify(msg string) error {
 	defer c.Close()
 	_, err = c.Write([]byte(msg))
 	return err
+}
+
+// barrier is sd_notify_barrier: send BARRIER=1 with the write end of a
+// pipe, and wait (5s at most) for the supervisor to close it, which it
+// does once it has read every datagram sent before.
+func barrier() error {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return err
+	}
+	r := os.NewFile(uintptr(p[0]), "barrier")
+	defer r.Close()
+	sfd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		syscall.Close(p[1])
+		return err
+	}
+	err = syscall.Sendmsg(sfd, []byte("BARRIER=1"), syscall.UnixRights(p[1]), &syscall.SockaddrUnix{Name: os.Getenv("NOTIFY_SOCKET")}, 0)
+	syscall.Close(sfd)
+	syscall.Close(p[1])
+	if err != nil {
+		return err
+	}
+	r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.Read(make([]byte, 1)); err != io.EOF {
+		return fmt.Errorf("barrier: %v; want EOF once superd read it", err)
+	}
+	return nil
 }
 
 // pause lets d pass: the helper plays a service that takes its time.
