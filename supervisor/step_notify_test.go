@@ -36,6 +36,6 @@ var handoffStepCases = []stepCase{
 	{name: "stopping/exit handing over to MAINPID waits for it", in: setStopping, ev: handoffEv(),
 		state: apitype.StateStopping, deadline: skipDeadline, check: wantLedBy(mainPid)},
 	{name: "running/exit of a stranger with a handoff changes nothing", in: setRunning,
-		ev: event{kind: evExit, pid: testPid + 1, handoff: mainPid},
+		ev:    event{kind: evExit, pid: testPid + 1, handoff: mainPid},
 		state: apitype.StateRunning, deadline: noDeadline, check: wantLedBy(testPid)},
 }
