@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -179,11 +180,17 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var runErr error
 	terms := 0
 	ctxDone := ctx.Done()
+	settled := sup.Settled()
 loop:
 	for {
 		select {
 		case runErr = <-supDone:
 			break loop
+		case <-settled:
+			// The heap was sized by the start-up burst (config decoding,
+			// one spawn per program); give it back: superd idles for long.
+			settled = nil
+			debug.FreeOSMemory()
 		case <-ctxDone:
 			ctxDone = nil
 			sup.Shutdown(context.Background())
