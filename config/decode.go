@@ -20,8 +20,9 @@ import (
 
 // decoder decodes tables, reporting problems to errs.
 type decoder struct {
-	errs *errorList
-	sys  *system
+	errs   *errorList
+	sys    *system
+	fields fieldIndexes
 }
 
 // table is one TOML table of one file.
@@ -55,9 +56,9 @@ type customValue interface {
 func (d *decoder) decode(t *table, dst any, src *keySource) {
 	rv := reflect.ValueOf(dst).Elem()
 	rt := rv.Type()
-	fields := fieldIndex(rt)
+	fields := d.fields.of(rt)
 	for _, k := range sortedKeys(t.raw) {
-		if msg := foreignKey(t.kind, k); msg != "" {
+		if msg := d.fields.foreignKey(t.kind, k); msg != "" {
 			d.errs.add(t.key(k), msg)
 			continue
 		}
@@ -65,39 +66,27 @@ func (d *decoder) decode(t *table, dst any, src *keySource) {
 			d.errs.errorf(t.key(k), "%s is not supported yet", k)
 			continue
 		}
-		i, ok := fields[k]
+		f, ok := fields.field[k]
 		if !ok {
-			d.unknownKey(t, k, validKeys(rt, t.kind))
+			d.unknownKey(t, k, d.fields.validKeys(rt, t.kind))
 			continue
 		}
-		f := rt.Field(i)
-		ptr := reflect.New(f.Type.Elem())
+		ptr := reflect.New(f.typ)
 		src.set[k] = t
-		if !d.value(t, []string{k}, t.raw[k], ptr.Elem()) || !d.check(t, k, f.Tag.Get("check"), ptr.Elem()) {
+		if !d.value(t, []string{k}, t.raw[k], ptr.Elem()) || !d.check(t, k, f.check, ptr.Elem()) {
 			src.bad[k] = true
 			continue
 		}
-		rv.Field(i).Set(ptr)
+		rv.Field(f.index).Set(ptr)
 	}
-}
-
-// fieldIndex maps the toml tags of a fields struct to field indexes.
-func fieldIndex(rt reflect.Type) map[string]int {
-	m := map[string]int{}
-	for i := range rt.NumField() {
-		if k := rt.Field(i).Tag.Get("toml"); k != "" {
-			m[k] = i
-		}
-	}
-	return m
 }
 
 // validKeys returns every key a kind of table knows, sorted: the keys of
 // rt that the kind takes, and the keys it refuses as not supported yet.
-func validKeys(rt reflect.Type, kind tableKind) []string {
+func (xs fieldIndexes) validKeys(rt reflect.Type, kind tableKind) []string {
 	var keys []string
-	for k := range fieldIndex(rt) {
-		if takesKey(kind, k) {
+	for _, k := range xs.of(rt).keys {
+		if xs.takesKey(kind, k) {
 			keys = append(keys, k)
 		}
 	}
