@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -106,7 +105,6 @@ func (d *decoder) unknownKey(t *table, k string, valid []string) {
 // value decodes raw value v at path into dst. It returns false, having
 // reported why, if v does not fit.
 func (d *decoder) value(t *table, path []string, v any, dst reflect.Value) bool {
-	name := keyName(path)
 	if c, ok := dst.Addr().Interface().(customValue); ok {
 		return c.decodeTOML(d, t, path, v)
 	}
@@ -125,7 +123,7 @@ func (d *decoder) value(t *table, path []string, v any, dst reflect.Value) bool 
 			return d.typeError(t, path, tv.expected(), v)
 		}
 		if err != nil {
-			d.errs.errorf(t.val(path...), "%s: %v", name, err)
+			d.errs.errorf(t.val(path...), "%s: %v", keyName(path), err)
 			return false
 		}
 		return true
@@ -187,7 +185,7 @@ func (d *decoder) value(t *table, path []string, v any, dst reflect.Value) bool 
 		return good
 	}
 	// Not reached: every fields struct uses the kinds above.
-	d.errs.errorf(t.val(path...), "%s: cannot decode a %s", name, typeName(v))
+	d.errs.errorf(t.val(path...), "%s: cannot decode a %s", keyName(path), typeName(v))
 	return false
 }
 
@@ -408,12 +406,20 @@ func intsOf(key string, v reflect.Value) func(yield func([]string, int) bool) {
 
 // sub returns path extended by k, sharing nothing with path.
 func sub(path []string, k string) []string {
-	return append(slices.Clone(path), k)
+	p := make([]string, len(path)+1)
+	copy(p, path)
+	p[len(path)] = k
+	return p
 }
 
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // keyName writes a relative key path for messages: "command[0]",
