@@ -69,7 +69,7 @@ func (c *checkTable) decode(d *decoder, t *table, path []string, v any, health b
 		other = "ready"
 	}
 	rv := reflect.ValueOf(c).Elem()
-	fields := fieldIndex(rv.Type())
+	fields := d.fields.of(rv.Type())
 	good := true
 	var set [][]string // the probe keys written, valid or not
 	for _, k := range sortedKeys(m) {
@@ -89,13 +89,13 @@ func (c *checkTable) decode(d *decoder, t *table, path []string, v any, health b
 			good = false
 			continue
 		}
-		i := fields[k]
-		ptr := reflect.New(rv.Type().Field(i).Type.Elem())
+		f := fields.field[k]
+		ptr := reflect.New(f.typ)
 		if !d.value(t, p, m[k], ptr.Elem()) || !d.checkProbeValue(t, p, ptr.Elem().Interface()) {
 			good = false
 			continue
 		}
-		rv.Field(i).Set(ptr)
+		rv.Field(f.index).Set(ptr)
 	}
 	if len(set) != 1 {
 		msg := fmt.Sprintf("%s: set exactly one of %s", name, strings.Join(probes, ", "))

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -20,8 +19,9 @@ import (
 
 // decoder decodes tables, reporting problems to errs.
 type decoder struct {
-	errs *errorList
-	sys  *system
+	errs   *errorList
+	sys    *system
+	fields fieldIndexes
 }
 
 // table is one TOML table of one file.
@@ -55,9 +55,9 @@ type customValue interface {
 func (d *decoder) decode(t *table, dst any, src *keySource) {
 	rv := reflect.ValueOf(dst).Elem()
 	rt := rv.Type()
-	fields := fieldIndex(rt)
+	fields := d.fields.of(rt)
 	for _, k := range sortedKeys(t.raw) {
-		if msg := foreignKey(t.kind, k); msg != "" {
+		if msg := d.fields.foreignKey(t.kind, k); msg != "" {
 			d.errs.add(t.key(k), msg)
 			continue
 		}
@@ -65,39 +65,27 @@ func (d *decoder) decode(t *table, dst any, src *keySource) {
 			d.errs.errorf(t.key(k), "%s is not supported yet", k)
 			continue
 		}
-		i, ok := fields[k]
+		f, ok := fields.field[k]
 		if !ok {
-			d.unknownKey(t, k, validKeys(rt, t.kind))
+			d.unknownKey(t, k, d.fields.validKeys(rt, t.kind))
 			continue
 		}
-		f := rt.Field(i)
-		ptr := reflect.New(f.Type.Elem())
+		ptr := reflect.New(f.typ)
 		src.set[k] = t
-		if !d.value(t, []string{k}, t.raw[k], ptr.Elem()) || !d.check(t, k, f.Tag.Get("check"), ptr.Elem()) {
+		if !d.value(t, []string{k}, t.raw[k], ptr.Elem()) || !d.check(t, k, f.check, ptr.Elem()) {
 			src.bad[k] = true
 			continue
 		}
-		rv.Field(i).Set(ptr)
+		rv.Field(f.index).Set(ptr)
 	}
-}
-
-// fieldIndex maps the toml tags of a fields struct to field indexes.
-func fieldIndex(rt reflect.Type) map[string]int {
-	m := map[string]int{}
-	for i := range rt.NumField() {
-		if k := rt.Field(i).Tag.Get("toml"); k != "" {
-			m[k] = i
-		}
-	}
-	return m
 }
 
 // validKeys returns every key a kind of table knows, sorted: the keys of
 // rt that the kind takes, and the keys it refuses as not supported yet.
-func validKeys(rt reflect.Type, kind tableKind) []string {
+func (xs fieldIndexes) validKeys(rt reflect.Type, kind tableKind) []string {
 	var keys []string
-	for k := range fieldIndex(rt) {
-		if takesKey(kind, k) {
+	for _, k := range xs.of(rt).keys {
+		if xs.takesKey(kind, k) {
 			keys = append(keys, k)
 		}
 	}
@@ -117,7 +105,6 @@ func (d *decoder) unknownKey(t *table, k string, valid []string) {
 // value decodes raw value v at path into dst. It returns false, having
 // reported why, if v does not fit.
 func (d *decoder) value(t *table, path []string, v any, dst reflect.Value) bool {
-	name := keyName(path)
 	if c, ok := dst.Addr().Interface().(customValue); ok {
 		return c.decodeTOML(d, t, path, v)
 	}
@@ -136,7 +123,7 @@ func (d *decoder) value(t *table, path []string, v any, dst reflect.Value) bool 
 			return d.typeError(t, path, tv.expected(), v)
 		}
 		if err != nil {
-			d.errs.errorf(t.val(path...), "%s: %v", name, err)
+			d.errs.errorf(t.val(path...), "%s: %v", keyName(path), err)
 			return false
 		}
 		return true
@@ -198,7 +185,7 @@ func (d *decoder) value(t *table, path []string, v any, dst reflect.Value) bool 
 		return good
 	}
 	// Not reached: every fields struct uses the kinds above.
-	d.errs.errorf(t.val(path...), "%s: cannot decode a %s", name, typeName(v))
+	d.errs.errorf(t.val(path...), "%s: cannot decode a %s", keyName(path), typeName(v))
 	return false
 }
 
@@ -419,12 +406,20 @@ func intsOf(key string, v reflect.Value) func(yield func([]string, int) bool) {
 
 // sub returns path extended by k, sharing nothing with path.
 func sub(path []string, k string) []string {
-	return append(slices.Clone(path), k)
+	p := make([]string, len(path)+1)
+	copy(p, path)
+	p[len(path)] = k
+	return p
 }
 
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 // keyName writes a relative key path for messages: "command[0]",

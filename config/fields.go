@@ -118,11 +118,12 @@ func (p *programFields) valPos(key string, rest ...string) pos {
 // p's kind of table takes (a job takes no program-only key). command and
 // shell are one choice: a program or job that writes either takes neither
 // from [defaults].
-func mergeDefaults(p, def *programFields) {
+func mergeDefaults(xs fieldIndexes, p, def *programFields) {
 	pv, dv := reflect.ValueOf(p).Elem(), reflect.ValueOf(def).Elem()
 	ownsCommand := p.src.set["command"] != nil || p.src.set["shell"] != nil
-	for k, i := range fieldIndex(pv.Type()) {
-		if p.src.set[k] != nil || def.src.set[k] == nil || !takesKey(p.kind, k) {
+	fields := xs.of(pv.Type())
+	for _, k := range fields.keys {
+		if p.src.set[k] != nil || def.src.set[k] == nil || !xs.takesKey(p.kind, k) {
 			continue
 		}
 		if (k == "command" || k == "shell") && ownsCommand {
@@ -133,6 +134,7 @@ func mergeDefaults(p, def *programFields) {
 			p.src.bad[k] = true
 			continue
 		}
+		i := fields.field[k].index
 		pv.Field(i).Set(dv.Field(i))
 	}
 }

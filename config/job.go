@@ -18,16 +18,9 @@ import (
 // kindJob, or kindDefaults for a key both take (or no key at all). A key
 // that is not supported yet for programs but is not refused as such in a
 // job (pidfile) is a program key.
-func keyFor(key string) tableKind {
-	rt := reflect.TypeFor[programFields]()
-	if i, ok := fieldIndex(rt)[key]; ok {
-		switch rt.Field(i).Tag.Get("for") {
-		case "program":
-			return kindProgram
-		case "job":
-			return kindJob
-		}
-		return kindDefaults
+func (xs fieldIndexes) keyFor(key string) tableKind {
+	if f, ok := xs.of(reflect.TypeFor[programFields]()).field[key]; ok {
+		return f.only
 	}
 	if keyNotSupportedYet(kindProgram, key) && !keyNotSupportedYet(kindJob, key) {
 		return kindProgram
@@ -38,20 +31,20 @@ func keyFor(key string) tableKind {
 // takesKey reports whether a kind of table may hold key (if key is a key at
 // all): a program takes no job-only key, a job no program-only key, and
 // [defaults] takes the keys of programs.
-func takesKey(kind tableKind, key string) bool {
+func (xs fieldIndexes) takesKey(kind tableKind, key string) bool {
 	switch kind {
 	case kindProgram, kindDefaults:
-		return keyFor(key) != kindJob
+		return xs.keyFor(key) != kindJob
 	case kindJob:
-		return keyFor(key) != kindProgram
+		return xs.keyFor(key) != kindProgram
 	}
 	return true
 }
 
 // foreignKey returns why a kind of table refuses key, a key of the other
 // kind of table, or "" if it does not.
-func foreignKey(kind tableKind, key string) string {
-	if takesKey(kind, key) {
+func (xs fieldIndexes) foreignKey(kind tableKind, key string) string {
+	if xs.takesKey(kind, key) {
 		return ""
 	}
 	switch kind {

@@ -73,14 +73,14 @@ func load(path string, sys *system) (*Config, error) {
 		defaults: programFields{src: newKeySource()},
 		defined:  map[string]definition{},
 	}
-	l.dec = decoder{errs: &l.errs, sys: sys}
+	l.dec = decoder{errs: &l.errs, sys: sys, fields: fieldIndexes{}}
 	main := l.parse(path, abs, data)
 	if main != nil {
 		l.topLevel(main, true)
 		l.includes(main)
 	}
 	for _, p := range slices.Concat(l.programs, l.jobs) {
-		mergeDefaults(p, &l.defaults)
+		mergeDefaults(l.dec.fields, p, &l.defaults)
 	}
 	fillDefaults(sys, &l.superd, l.programs, l.jobs)
 	for _, p := range slices.Concat(l.programs, l.jobs) {
@@ -245,10 +245,10 @@ func (l *loader) unknownTop(f *file, k string, isTable bool) {
 		return
 	}
 	msg := fmt.Sprintf("unknown top-level key %q", k)
-	inProgram := slices.Contains(validKeys(reflect.TypeFor[programFields](), kindProgram), k)
-	inJob := slices.Contains(validKeys(reflect.TypeFor[programFields](), kindJob), k)
+	inProgram := slices.Contains(l.dec.fields.validKeys(reflect.TypeFor[programFields](), kindProgram), k)
+	inJob := slices.Contains(l.dec.fields.validKeys(reflect.TypeFor[programFields](), kindJob), k)
 	switch {
-	case slices.Contains(validKeys(reflect.TypeFor[superdFields](), kindSuperd), k):
+	case slices.Contains(l.dec.fields.validKeys(reflect.TypeFor[superdFields](), kindSuperd), k):
 		msg += "; it belongs in the [superd] table"
 	case inProgram && inJob:
 		msg += "; it belongs in a [program.NAME], a [job.NAME] or the [defaults] table"

@@ -74,7 +74,9 @@ type scanner struct {
 
 // scanPositions records the key positions of src, whose display name is file.
 func scanPositions(file, src string) *positions {
-	s := &scanner{src: src, line: 1, col: 1, out: &positions{file: file, m: map[string]keyPos{}}}
+	// About one key a line: sized so, the map seldom grows while filled.
+	m := make(map[string]keyPos, strings.Count(src, "\n")+1)
+	s := &scanner{src: src, line: 1, col: 1, out: &positions{file: file, m: m}}
 	if strings.HasPrefix(src, "\xef\xbb\xbf") { // a UTF-8 BOM is invisible in an editor
 		s.i = 3
 	}
@@ -203,7 +205,7 @@ func (s *scanner) skipToEOL() {
 // keyPath reads a dotted key and returns base extended by it, recording the
 // key position of each part.
 func (s *scanner) keyPath(base []string) []string {
-	path := append([]string(nil), base...)
+	path := append(make([]string, 0, len(base)+2), base...) // room for a dotted key
 	for {
 		s.skipSpace()
 		at := s.here()
@@ -305,7 +307,7 @@ func (s *scanner) value(path []string) {
 				s.next()
 				continue
 			}
-			p := append(append([]string(nil), path...), elem(n))
+			p := sub(path, elem(n))
 			at := s.here()
 			s.record(p, at, at)
 			s.value(p)
