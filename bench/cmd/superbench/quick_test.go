@@ -21,7 +21,7 @@ func buildBinaries(t *testing.T) string {
 	t.Helper()
 	gcc, err := exec.LookPath("gcc")
 	if err != nil {
-		t.Skip("gcc not found: the restart and reaping scenarios need it to build bench/stamp.c and bench/orphans.c")
+		t.Skip("gcc not found: the restart, reaping, notify and forward scenarios need it to build the C helpers in bench/")
 	}
 	root, err := filepath.Abs("../../..")
 	if err != nil {
@@ -32,6 +32,8 @@ func buildBinaries(t *testing.T) string {
 		{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/", "./cmd/superd", "./cmd/superctl"},
 		{gcc, "-O2", "-Wall", "-Wextra", "-o", filepath.Join(bin, "stamp"), "bench/stamp.c"},
 		{gcc, "-O2", "-Wall", "-Wextra", "-o", filepath.Join(bin, "orphans"), "bench/orphans.c"},
+		{gcc, "-O2", "-Wall", "-Wextra", "-o", filepath.Join(bin, "notify"), "bench/notify.c"},
+		{gcc, "-O2", "-Wall", "-Wextra", "-o", filepath.Join(bin, "sigecho"), "bench/sigecho.c"},
 	}
 	for _, argv := range steps {
 		cmd := exec.Command(argv[0], argv[1:]...)
