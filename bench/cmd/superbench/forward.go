@@ -83,6 +83,11 @@ func runForward(ctx context.Context, e *env) ([]row, error) {
 		cleanup()
 	}
 	for col, l := range lat {
+		if col == "" {
+			e.progress("forward: floor: %s", spread(l))
+		} else {
+			e.progress("forward: %s: %s", col, spread(l))
+		}
 		c50, c99 := durCell(percentile(l, 50)), durCell(percentile(l, 99))
 		if col == "" {
 			p50.floor, p99.floor = c50, c99

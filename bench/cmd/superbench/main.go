@@ -146,7 +146,7 @@ func fullSizes() sizes {
 		reapN: 2000, reapDelay: time.Second,
 		floorForks: 2000, floorPipe: 1 << 30, floorWrite: 512 << 20,
 		waitDeadline: 2 * time.Minute,
-		notifyN:      60, notifyRestarts: 2, forwards: 300,
+		notifyN:      100, notifyRestarts: 2, forwards: 300,
 	}
 }
 
@@ -270,7 +270,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		fmt.Fprintf(stdout, "\nIssue 4, no numeric targets (superd, same run):\n")
 		printIssue4(stdout, l)
 	}
-	if *plot != "" {
+	// A run without restart or start (bench/run notify forward) has nothing
+	// to plot, and must not overwrite the plot of a full run.
+	hasPlot := slices.ContainsFunc(rows, func(r row) bool {
+		return strings.HasPrefix(r.key, "restart.") || strings.HasPrefix(r.key, "start.")
+	})
+	if *plot != "" && !hasPlot {
+		e.progress("no restart or start rows: %s left as it was", *plot)
+	}
+	if *plot != "" && hasPlot {
 		if err := writePlot(*plot, rows, e.systemNames()); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}

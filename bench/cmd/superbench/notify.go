@@ -78,6 +78,12 @@ func runNotify(ctx context.Context, e *env) ([]row, error) {
 		}
 		floor = append(floor, d)
 	}
+	e.progress("notify: superd, first start: %s", spread(sdFirst))
+	e.progress("notify: superd, after restart all: %s", spread(sdAgain))
+	if withS6 {
+		e.progress("notify: s6, first start: %s", spread(s6First))
+	}
+	e.progress("notify: floor: %s", spread(floor))
 	for i, p := range []float64{50, 99} {
 		rows[i].values["superd"] = durCell(percentile(sdFirst, p))
 		rows[i].floor = durCell(percentile(floor, p))
