@@ -25,6 +25,10 @@ type daemon struct {
 	// okExits are the exit codes of a clean stop besides 0 (runsvdir exits
 	// 111 on SIGHUP).
 	okExits []int
+	// stdout, when set, is the daemon's standard output instead of the
+	// log file (a pipe the harness reads); standard error still goes to
+	// the log.
+	stdout *os.File
 
 	cmd     *exec.Cmd
 	logFile *os.File
@@ -42,7 +46,8 @@ func (d *daemon) makeDir(prefix string) error {
 	return nil
 }
 
-// start launches argv with its output in d.dir/NAME.out.
+// start launches argv with its output in d.dir/NAME.out (stdout in
+// d.stdout when set).
 func (d *daemon) start(argv []string) error {
 	if d.cmd != nil {
 		return fmt.Errorf("%s: started twice", d.name)
@@ -54,6 +59,9 @@ func (d *daemon) start(argv []string) error {
 	d.logFile = f
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if d.stdout != nil {
+		cmd.Stdout = d.stdout
+	}
 	cmd.Dir = d.dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {

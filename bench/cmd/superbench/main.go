@@ -1,7 +1,9 @@
 // Command superbench measures process supervisors side by side on this
-// machine — superd, supervisord, s6 and runit, and tini for reaping:
+// machine — superd, supervisord, s6 and runit, and tini for reaping and
+// signal forwarding:
 // restart latency, start-up time, idle cost, status latency, drain time,
-// log throughput and orphan reaping, plus the machine's own floors
+// log throughput, orphan reaping, readiness (READY=1 to a dependent's
+// start) and signal forwarding, plus the machine's own floors
 // (docs/BENCHMARKS.md says what each number means). It is run by
 // bench/run, which installs the peers, builds it and the binaries it
 // drives into bench/.bin:
@@ -71,13 +73,15 @@ func scenarios() []scenario {
 		{"drain", "time from SIGTERM to the last process gone, programs taking 1 s to stop", runDrain},
 		{"logs", "throughput of a child's stdout into a rotated log file", runLogs},
 		{"reaping", "zombies left by a child's 2,000 orphans, and time to none (superd beside tini)", runReaping},
+		{"notify", "latency from a program's READY=1 to the exec of the program that depends on it", runNotify},
+		{"forward", "latency of a signal through superd exec (beside tini) to the child", runForward},
 	}
 }
 
 // env is what every scenario gets: sizes, where the binaries are, the
 // systems to measure and the registry of processes to clean up.
 type env struct {
-	bin     string // folder holding superd, superctl, stamp and orphans
+	bin     string // folder holding superd, superctl and the C helpers
 	sizes   sizes
 	procs   *procs
 	systems []systemDef
@@ -126,6 +130,10 @@ type sizes struct {
 	floorPipe    int64         // bytes through dd | dd in floors
 	floorWrite   int64         // bytes dd writes to a file in floors
 	waitDeadline time.Duration // bound on any single wait for a supervisor
+
+	notifyN        int // fresh supervisors of notify: the first starts measured
+	notifyRestarts int // `restart all` of superd in each of them
+	forwards       int // signals to each target of forward, over restartRuns rounds
 }
 
 func fullSizes() sizes {
@@ -138,6 +146,7 @@ func fullSizes() sizes {
 		reapN: 2000, reapDelay: time.Second,
 		floorForks: 2000, floorPipe: 1 << 30, floorWrite: 512 << 20,
 		waitDeadline: 2 * time.Minute,
+		notifyN:      100, notifyRestarts: 2, forwards: 300,
 	}
 }
 
@@ -151,6 +160,7 @@ func quickSizes() sizes {
 		reapN: 200, reapDelay: 300 * time.Millisecond,
 		floorForks: 100, floorPipe: 16 << 20, floorWrite: 16 << 20,
 		waitDeadline: 30 * time.Second,
+		notifyN:      2, notifyRestarts: 1, forwards: 10,
 	}
 }
 
@@ -163,7 +173,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	fs := flag.NewFlagSet("superbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "tiny sizes and short windows: the whole run takes seconds")
-	bin := fs.String("bin", "", "folder of superd, superctl, stamp and orphans (default: superbench's own folder)")
+	bin := fs.String("bin", "", "folder of superd, superctl and the C helpers (default: superbench's own folder)")
 	plot := fs.String("plot", "", "write the SVG plot of restart and start times to this file")
 	only := fs.String("systems", "", "comma-separated systems to measure (default: every one installed)")
 	fs.Usage = func() {
@@ -209,7 +219,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if e.bin, err = filepath.Abs(e.bin); err != nil {
 		return fmt.Errorf("find the binaries: %w", err)
 	}
-	for _, b := range []string{"superd", "superctl", "stamp", "orphans"} {
+	for _, b := range []string{"superd", "superctl", "stamp", "orphans", "notify", "sigecho"} {
 		if _, err := os.Stat(filepath.Join(e.bin, b)); err != nil {
 			return fmt.Errorf("binary %s missing (bench/run builds it): %w", b, err)
 		}
@@ -256,7 +266,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		fmt.Fprintf(stdout, "\nTargets of issue 5 (superd, same run):\n")
 		printTargets(stdout, t)
 	}
-	if *plot != "" {
+	if l := issue4(rows); len(l) > 0 {
+		fmt.Fprintf(stdout, "\nIssue 4, no numeric targets (superd, same run):\n")
+		printIssue4(stdout, l)
+	}
+	// A run without restart or start (bench/run notify forward) has nothing
+	// to plot, and must not overwrite the plot of a full run.
+	hasPlot := slices.ContainsFunc(rows, func(r row) bool {
+		return strings.HasPrefix(r.key, "restart.") || strings.HasPrefix(r.key, "start.")
+	})
+	if *plot != "" && !hasPlot {
+		e.progress("no restart or start rows: %s left as it was", *plot)
+	}
+	if *plot != "" && hasPlot {
 		if err := writePlot(*plot, rows, e.systemNames()); err != nil {
 			return fmt.Errorf("plot: %w", err)
 		}

@@ -236,3 +236,14 @@ func timed(f func() error) (time.Duration, error) {
 	err := f()
 	return time.Since(t), err
 }
+
+// spread summarises ds for a progress line: count, min, p50, p90, p99,
+// max.
+func spread(ds []time.Duration) string {
+	if len(ds) == 0 {
+		return "no samples"
+	}
+	return fmt.Sprintf("%d samples: min %s, p50 %s, p90 %s, p99 %s, max %s", len(ds),
+		fmtDur(slices.Min(ds)), fmtDur(percentile(ds, 50)), fmtDur(percentile(ds, 90)),
+		fmtDur(percentile(ds, 99)), fmtDur(slices.Max(ds)))
+}

@@ -298,8 +298,19 @@ func (r *stampReader) try() (stamp, bool, error) {
 		return stamp{}, false, nil
 	}
 	r.off += int64(len(line)) + 1
+	s, err := parseStamp(line)
+	if err != nil {
+		return stamp{}, false, fmt.Errorf("%s: %w", r.path, err)
+	}
+	r.last = s
+	return s, true, nil
+}
+
+// parseStamp reads one line of a helper, "PID NS", without the newline.
+func parseStamp(line []byte) (stamp, error) {
 	var s stamp
 	pid, ns, ok := bytes.Cut(line, []byte{' '})
+	var err error
 	if ok {
 		s.pid, err = strconv.Atoi(string(pid))
 		if err == nil {
@@ -307,10 +318,9 @@ func (r *stampReader) try() (stamp, bool, error) {
 		}
 	}
 	if !ok || err != nil || s.pid <= 0 {
-		return stamp{}, false, fmt.Errorf("%s: bad stamp %q", r.path, line)
+		return stamp{}, fmt.Errorf("bad stamp %q", line)
 	}
-	r.last = s
-	return s, true, nil
+	return s, nil
 }
 
 // restartFloor measures the same two restarts with the simplest supervisor

@@ -43,6 +43,7 @@ func (s *s6Sys) Configure(w workload) error {
 			return script + " " + shellQuote(logDir) + "\n"
 		},
 		finishNever: "exit 125\n",
+		readiness:   true,
 	})
 }
 

@@ -96,6 +96,19 @@ func superdConfig(dir, socket string, w workload) (string, error) {
 		if p.stopTimeout > 0 {
 			fmt.Fprintf(&b, "stop_timeout = %s\n", tomlString(p.stopTimeout.String()))
 		}
+		if p.notify {
+			b.WriteString("type = \"notify\"\n")
+		}
+		if len(p.dependsOn) > 0 {
+			b.WriteString("depends_on = [")
+			for i, d := range p.dependsOn {
+				if i > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(tomlString(d))
+			}
+			b.WriteString("]\n")
+		}
 	}
 	return b.String(), nil
 }

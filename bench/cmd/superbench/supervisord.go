@@ -86,6 +86,9 @@ func supervisordConfig(dir, socket string, w workload) (string, error) {
 	}
 	fmt.Fprintf(&b, "\n[group:%s]\nprograms = %s\n", supervisordGroup, strings.Join(names, ","))
 	for _, p := range w.programs {
+		if p.notify || len(p.dependsOn) > 0 {
+			return "", fmt.Errorf("program %s: supervisord has no readiness notification and no dependencies", p.name)
+		}
 		if len(p.argv) == 0 || !filepath.IsAbs(p.argv[0]) {
 			return "", fmt.Errorf("program %s: argv must start with an absolute path, not %q", p.name, p.argv)
 		}

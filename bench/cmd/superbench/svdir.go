@@ -26,6 +26,11 @@ type serviceDirs struct {
 	// finishNever returns the body of `finish` that keeps a program that
 	// exited down (restart = never).
 	finishNever string
+	// readiness: the supervisor takes a readiness notification on a
+	// descriptor (s6's notification-fd) and has a command that waits for
+	// another service to be ready (s6-svwait -U). Without it, programs
+	// with notify or dependsOn are refused (runit has neither).
+	readiness bool
 }
 
 // writeServiceDirs writes one folder per program of w into root, and each
@@ -50,9 +55,24 @@ func writeServiceDirs(root, logs string, w workload, sd serviceDirs) error {
 		for _, a := range p.argv {
 			q = append(q, shellQuote(a))
 		}
+		if (p.notify || len(p.dependsOn) > 0) && !sd.readiness {
+			return fmt.Errorf("program %s: no readiness notification or dependencies here", p.name)
+		}
 		run := "#!/bin/sh\n"
 		if p.stdoutFile {
 			run += "exec 2>&1\n" // one pipe, as superd's default stderr = "stdout"
+		}
+		// s6 without s6-rc has no dependencies: the run script waits until
+		// each one is up and ready, then execs the program.
+		for _, d := range p.dependsOn {
+			run += "s6-svwait -U " + shellQuote(filepath.Join(root, d)) + " || exit 1\n"
+		}
+		if p.notify {
+			// s6-supervise reads a newline on descriptor 3 as "ready".
+			if err := os.WriteFile(filepath.Join(dir, "notification-fd"), []byte("3\n"), 0o644); err != nil {
+				return err
+			}
+			run += "export NOTIFY_FD=3\n"
 		}
 		run += "exec " + strings.Join(q, " ") + "\n"
 		if err := writeScript(filepath.Join(dir, "run"), run); err != nil {

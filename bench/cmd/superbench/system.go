@@ -109,6 +109,14 @@ type program struct {
 	logMaxSize  int64         // rotation size of that file; 0: the default
 	logMaxFiles int           // rotated files kept; 0: the default
 	stopTimeout time.Duration // grace after the stop signal; 0: the default
+	// notify: the program says when it is ready (bench/notify.c), and
+	// counts as running only then: superd type = "notify" (READY=1 to
+	// NOTIFY_SOCKET), s6 notification-fd 3 (NOTIFY_FD=3).
+	notify bool
+	// dependsOn names programs that must be running (and ready) before
+	// this one starts: superd depends_on, s6 `s6-svwait -U` in the run
+	// script.
+	dependsOn []string
 }
 
 // restartPolicy is what happens when a program exits.

@@ -122,3 +122,58 @@ func printTargets(w io.Writer, ts []target) {
 	}
 	tw.Flush()
 }
+
+// issue4 reports the two latencies issue 4 asks for, which have no
+// numeric target: one line each of what, superd's p50/p99, and what it
+// compares with in the same run. Rows that are missing are left out.
+func issue4(rows []row) [][2]string {
+	var out [][2]string
+	pair := func(key string) (r50, r99 row, ok bool) {
+		r50, ok1 := findRow(rows, key+".p50")
+		r99, ok2 := findRow(rows, key+".p99")
+		return r50, r99, ok1 && ok2 && r50.values["superd"].has && r99.values["superd"].has
+	}
+	both := func(r50, r99 row, col string) string {
+		a, b := r50.values[col], r99.values[col]
+		if col == "" {
+			a, b = r50.floor, r99.floor
+		}
+		if !a.has || !b.has {
+			return ""
+		}
+		return a.text + " / " + b.text
+	}
+	if r50, r99, ok := pair("notify.first"); ok {
+		got := both(r50, r99, "superd")
+		if s6 := both(r50, r99, "s6"); s6 != "" {
+			got += "; s6 " + s6
+		}
+		if fl := both(r50, r99, ""); fl != "" {
+			got += "; floor " + fl
+		}
+		if a50, a99, ok := pair("notify.again"); ok {
+			got += "; after restart all " + both(a50, a99, "superd")
+		}
+		out = append(out, [2]string{"notify: READY=1 → dependent's exec, p50 / p99", got})
+	}
+	if r50, r99, ok := pair("forward"); ok {
+		got := both(r50, r99, "superd")
+		if t := both(r50, r99, "tini"); t != "" {
+			got += "; tini " + t
+		}
+		if fl := both(r50, r99, ""); fl != "" {
+			got += "; floor " + fl
+		}
+		out = append(out, [2]string{"forward: signal to superd exec → child, p50 / p99", got})
+	}
+	return out
+}
+
+// printIssue4 writes the lines of issue4.
+func printIssue4(w io.Writer, lines [][2]string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, l := range lines {
+		fmt.Fprintf(tw, "report\t%s\t%s\n", l[0], l[1])
+	}
+	tw.Flush()
+}
