@@ -28,6 +28,7 @@ var ErrStreamCut = errors.New("stream cut off")
 // Client limits.
 const (
 	maxErrorBody = 64 << 10 // bytes of an error answer that are read
+	maxPresized  = 16 << 20 // bytes of an answer's buffer made up front for its Content-Length
 	// waitSlack is how much longer than the server's own deadline a waiting
 	// request may take before the client gives up on an answer.
 	waitSlack = 10 * time.Second
@@ -45,8 +46,10 @@ type Client struct {
 func NewClient(socket string) *Client {
 	c := &Client{socket: socket}
 	tr := &http.Transport{
-		DialContext:       c.dial,
-		DisableKeepAlives: true,
+		DialContext:        c.dial,
+		DisableKeepAlives:  true,
+		DisableCompression: true, // superd does not compress
+		// Proxy is nil: no proxy, whatever the environment says.
 	}
 	c.http = &http.Client{Transport: tr}
 	return c
@@ -105,15 +108,13 @@ func (e *ResponseError) Unwrap() error { return apitype.SentinelFor(e.StatusCode
 // apitype.ErrNotFound.
 func (c *Client) Status(ctx context.Context, targets ...string) ([]apitype.Instance, error) {
 	if len(targets) == 0 {
-		var insts []apitype.Instance
-		err := c.do(ctx, http.MethodGet, "/v1/programs", nil, nil, &insts)
-		return insts, err
+		return c.instances(ctx, http.MethodGet, "/v1/programs", nil)
 	}
 	var all []apitype.Instance
 	seen := map[string]bool{}
 	for _, t := range targets {
-		var insts []apitype.Instance
-		if err := c.do(ctx, http.MethodGet, "/v1/programs/"+url.PathEscape(t), nil, nil, &insts); err != nil {
+		insts, err := c.instances(ctx, http.MethodGet, "/v1/programs/"+url.PathEscape(t), nil)
+		if err != nil {
 			return nil, err
 		}
 		for _, in := range insts {
@@ -160,9 +161,7 @@ func (c *Client) control(ctx context.Context, verb, target string, wait bool, ti
 			fmt.Errorf("%s %s: no answer from superd within %v: %w", verb, target, timeout+waitSlack, apitype.ErrTimeout))
 		defer cancel()
 	}
-	var insts []apitype.Instance
-	err := c.do(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(target)+"/"+verb, q, nil, &insts)
-	return insts, err
+	return c.instances(ctx, http.MethodPost, "/v1/programs/"+url.PathEscape(target)+"/"+verb, q)
 }
 
 // Signal sends the signal sig (a name like "HUP" or "SIGHUP", or a number)
@@ -281,6 +280,31 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// instances sends a request whose answer is a list of instances, and
+// decodes it with apitype.DecodeInstances.
+func (c *Client) instances(ctx context.Context, method, path string, q url.Values) ([]apitype.Instance, error) {
+	resp, err := c.send(ctx, method, path, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	// Sized for the whole answer when superd said how long it is (it does),
+	// so that it is read without growing the buffer.
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(resp.ContentLength, 0), maxPresized)+bytes.MinRead))
+	_, err = buf.ReadFrom(resp.Body)
+	var insts []apitype.Instance
+	if err == nil {
+		insts, err = apitype.DecodeInstances(buf.Bytes())
+	}
+	if err != nil {
+		if cerr := context.Cause(ctx); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+	}
+	return insts, nil
 }
 
 // send sends a request and returns a 2xx response, whose body the caller

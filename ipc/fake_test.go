@@ -164,7 +164,7 @@ func (d drainingBackend) Draining(ctx context.Context) bool { return d.draining(
 
 // shortTempDir returns a new directory under /tmp, short enough for socket
 // paths (107 bytes at most), removed when the test ends.
-func shortTempDir(t *testing.T) string {
+func shortTempDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "sd")
 	if err != nil {
@@ -183,7 +183,7 @@ type testServer struct {
 }
 
 // startServer serves b on a new socket of mode; the test's cleanup stops it.
-func startServer(t *testing.T, b Backend, mode os.FileMode, opts ...Option) *testServer {
+func startServer(t testing.TB, b Backend, mode os.FileMode, opts ...Option) *testServer {
 	t.Helper()
 	path := filepath.Join(shortTempDir(t), "s.sock")
 	l, err := Listen(path, mode)

@@ -28,7 +28,7 @@ func (a *api) status(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, nonNil(insts))
+	a.writeInstances(w, r, insts)
 }
 
 // controlOp is Backend.Start, Backend.Stop or Backend.Restart.
@@ -66,7 +66,7 @@ func (a *api) control(verb string, op controlOp) http.HandlerFunc {
 			a.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, nonNil(insts))
+		a.writeInstances(w, r, insts)
 	}
 }
 
@@ -361,12 +361,36 @@ func writeErrorText(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, apitype.Error{Error: msg})
 }
 
-// writeJSON answers code with v as JSON.
+// writeJSON answers code with v as JSON; a v that cannot be encoded is
+// answered with 500.
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	b, err := json.Marshal(v)
+	if err != nil {
+		code = http.StatusInternalServerError
+		b, _ = json.Marshal(apitype.Error{Error: fmt.Sprintf("encode answer: %v", err)})
+	}
+	writeBody(w, code, append(b, '\n'))
+}
+
+// writeInstances answers 200 with the JSON array of insts ([] for none);
+// an instance that cannot be encoded fails the request.
+func (a *api) writeInstances(w http.ResponseWriter, r *http.Request, insts []apitype.Instance) {
+	b, err := apitype.AppendInstances(nil, nonNil(insts))
+	if err != nil {
+		a.fail(w, r, fmt.Errorf("encode instances: %w", err))
+		return
+	}
+	writeBody(w, http.StatusOK, append(b, '\n'))
+}
+
+// writeBody answers code with body, JSON, in one write with its length.
+func writeBody(w http.ResponseWriter, code int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(body)
 }
 
 // nonNil makes a nil slice encode as [] rather than null.

@@ -85,6 +85,29 @@ func TestStatus(t *testing.T) {
 	if strings.TrimSpace(body) != "[]" {
 		t.Errorf("GET /v1/programs/empty = %q; want []", body)
 	}
+	// The list is encoding/json's, sent with its length.
+	resp, body := rawDo(t, ts.path, "GET", "/v1/programs", "")
+	want, err := json.Marshal(instancesOf("db", "web:0", "web:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != string(want)+"\n" || resp.ContentLength != int64(len(body)) {
+		t.Errorf("GET /v1/programs = %q (Content-Length %d); want %q", body, resp.ContentLength, want)
+	}
+}
+
+func TestStatusUnencodable(t *testing.T) {
+	// A time beyond year 9999 has no JSON: a server error, not a 200 with
+	// half a body.
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	fb := &fakeBackend{status: func(context.Context, []string) ([]apitype.Instance, error) {
+		return []apitype.Instance{{Name: "web", StartedAt: &far}}, nil
+	}}
+	ts := startServer(t, fb, 0o600)
+	resp, body := rawDo(t, ts.path, "GET", "/v1/programs", "")
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "year outside of range") {
+		t.Errorf("GET /v1/programs = %d %q; want 500 naming the year", resp.StatusCode, body)
+	}
 }
 
 func TestControl(t *testing.T) {

@@ -69,6 +69,9 @@ type fakeBackend struct {
 	reloadErr error
 	// events, when set, serves Events; else ErrUnimplemented.
 	events func(ctx context.Context) (<-chan apitype.Event, func(), error)
+	// everything, when set, is what Status of all answers instead of
+	// world(); targets are not served then.
+	everything []apitype.Instance
 
 	mu    sync.Mutex // guards the fields below
 	calls []call
@@ -93,6 +96,9 @@ func (f *fakeBackend) recorded() []call {
 
 func (f *fakeBackend) Status(ctx context.Context, targets ...string) ([]apitype.Instance, error) {
 	f.record(ctx, call{op: "status", target: fmt.Sprint(targets)})
+	if f.everything != nil {
+		return f.everything, nil
+	}
 	if len(targets) == 0 {
 		return world(), nil
 	}
@@ -197,7 +203,7 @@ func (f *fakeBackend) Events(ctx context.Context) (<-chan apitype.Event, func(),
 
 // serve starts an ipc.Server for fb on a socket in a short temporary
 // directory and returns the socket path; the test's cleanup stops it.
-func serve(t *testing.T, fb *fakeBackend) string {
+func serve(t testing.TB, fb *fakeBackend) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "sd")
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -278,9 +276,7 @@ func (a *app) printRuns(runs []apitype.JobRun) error {
 // writeRunTable writes the jobs table, columns aligned, without trailing
 // blanks.
 func writeRunTable(w io.Writer, runs []apitype.JobRun) error {
-	var buf bytes.Buffer
-	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tJOB\tSTATE\tPID\tSTARTED\tENDED\tEXIT\tARGS")
+	t := newTable(len(runs), "ID", "JOB", "STATE", "PID", "STARTED", "ENDED", "EXIT", "ARGS")
 	for _, r := range runs {
 		pid := "-"
 		if r.Pid != nil {
@@ -293,19 +289,9 @@ func writeRunTable(w io.Writer, runs []apitype.JobRun) error {
 		case r.ExitCode != nil:
 			exit = strconv.Itoa(*r.ExitCode)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.ID, r.Job, r.State, pid, tableTime(r.StartedAt), tableTime(r.EndedAt), exit, quoteArgs(r.Args))
+		t.row(r.ID, r.Job, string(r.State), pid, tableTime(r.StartedAt), tableTime(r.EndedAt), exit, quoteArgs(r.Args))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	var out strings.Builder
-	for line := range strings.Lines(buf.String()) {
-		out.WriteString(strings.TrimRight(line, " \n"))
-		out.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, out.String())
-	return err
+	return t.write(w)
 }
 
 // tableTime renders a time of the jobs table: RFC 3339 in UTC, "-" for

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,8 +52,13 @@ func (a *app) printInstances(insts []apitype.Instance) error {
 		if insts == nil {
 			insts = []apitype.Instance{}
 		}
-		// Exactly as the API marshals it, one line: pipe it to jq to read it.
-		return json.NewEncoder(a.stdout).Encode(insts)
+		// Exactly as the API encodes it, one line: pipe it to jq to read it.
+		b, err := apitype.AppendInstances(nil, insts)
+		if err != nil {
+			return err
+		}
+		_, err = a.stdout.Write(append(b, '\n'))
+		return err
 	}
 	return writeTable(a.stdout, insts)
 }
@@ -65,27 +66,15 @@ func (a *app) printInstances(insts []apitype.Instance) error {
 // writeTable writes the status table of insts, columns aligned, without
 // trailing blanks.
 func writeTable(w io.Writer, insts []apitype.Instance) error {
-	var buf bytes.Buffer
-	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tMESSAGE")
+	t := newTable(len(insts), "NAME", "STATE", "PID", "UPTIME", "RESTARTS", "MESSAGE")
 	for _, in := range insts {
 		pid := "-"
 		if in.Pid != nil {
 			pid = strconv.Itoa(*in.Pid)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\n",
-			in.Name, in.State, pid, uptime(in), in.Restarts, oneLine(in.Message))
+		t.row(in.Name, string(in.State), pid, uptime(in), strconv.Itoa(in.Restarts), oneLine(in.Message))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	var out strings.Builder
-	for line := range strings.Lines(buf.String()) {
-		out.WriteString(strings.TrimRight(line, " \n"))
-		out.WriteByte('\n')
-	}
-	_, err := io.WriteString(w, out.String())
-	return err
+	return t.write(w)
 }
 
 // uptime renders how long a running instance has been up, coarsely:
@@ -100,15 +89,16 @@ func uptime(in apitype.Instance) string {
 // humanDuration renders d with its two largest units, truncated.
 func humanDuration(d time.Duration) string {
 	s := int64(max(d, 0) / time.Second)
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	switch {
 	case s < 60:
-		return fmt.Sprintf("%ds", s)
+		return n(s) + "s"
 	case s < 3600:
-		return fmt.Sprintf("%dm%ds", s/60, s%60)
+		return n(s/60) + "m" + n(s%60) + "s"
 	case s < 86400:
-		return fmt.Sprintf("%dh%dm", s/3600, s%3600/60)
+		return n(s/3600) + "h" + n(s%3600/60) + "m"
 	default:
-		return fmt.Sprintf("%dd%dh", s/86400, s%86400/3600)
+		return n(s/86400) + "d" + n(s%86400/3600) + "h"
 	}
 }
 

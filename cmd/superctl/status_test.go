@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
+	"net/http"
 	"reflect"
 	"testing"
 
@@ -65,5 +68,29 @@ func TestStatusJSONNull(t *testing.T) {
 		if v, ok := raw[0][k]; !ok || v != nil {
 			t.Errorf("run(status db) %s = %v (present %v); want null", k, v, ok)
 		}
+	}
+}
+
+func TestStatusJSONIsTheAPIs(t *testing.T) {
+	// -o json prints the very bytes of GET /v1/programs.
+	sock := serve(t, &fakeBackend{everything: append(instances500(), world()...)})
+	hc := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		},
+	}}
+	resp, err := hc.Get("http://superd/v1/programs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	api, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stdout, stderr := runCLI(context.Background(), "-s", sock, "-o", "json", "status")
+	if stdout != string(api) || stderr != "" {
+		t.Errorf("run(-o json status) =\n%s%s\nwant the API's\n%s", stdout, stderr, api)
 	}
 }

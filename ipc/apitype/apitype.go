@@ -37,7 +37,9 @@ func (s State) Live() bool {
 
 // Instance is the JSON object of one program instance (SPEC §4). Pid and
 // StartedAt are nil when the instance is not running; ExitCode and
-// ExitSignal describe the last exit, at most one of them non-nil.
+// ExitSignal describe the last exit, at most one of them non-nil. A new
+// field must also be taught to AppendInstances and DecodeInstances; their
+// tests fail until it is.
 type Instance struct {
 	Name          string     `json:"name"`
 	Program       string     `json:"program"`
