@@ -218,7 +218,23 @@ func (p *pump) read(n int) {
 	p.stamp()
 	fresh := p.buf[p.hold : p.hold+n]
 	all := p.buf[p.hold-p.held : p.hold+n]
-	long := hasLongLine(all)
+	// The held partial line has no '\n', so only fresh can end lines.
+	// Without one, the partial line just grew: it is long exactly when it
+	// exceeds MaxLine, and no search of all is needed.
+	end := 0 // all[:end] holds the lines this read completes
+	long := len(all) > MaxLine
+	if first := bytes.IndexByte(fresh, '\n'); first >= 0 {
+		end = p.held + lastNewline(fresh[first:]) + first + 1
+		long = p.held+first > MaxLine || hasLongLine(fresh[first+1:])
+	}
+	tail := all[end:]
+	cut := 0 // tail[:cut] leaves as pieces of a partial line beyond MaxLine
+	if len(tail) > MaxLine {
+		cut = len(tail) - len(tail)%MaxLine
+		if cut == len(tail) {
+			cut -= MaxLine // a line of exactly MaxLine bytes may still end here
+		}
+	}
 	if p.raw && p.s.File != nil {
 		if long {
 			p.toFile(p.splitStream(fresh))
@@ -226,7 +242,6 @@ func (p *pump) read(n int) {
 			p.toFile(fresh)
 		}
 	}
-	end := bytes.LastIndexByte(all, '\n') + 1
 	if end > 0 {
 		if long || !p.raw {
 			p.rewrite(all[:end])
@@ -234,15 +249,10 @@ func (p *pump) read(n int) {
 			p.emit(all[:end])
 		}
 	}
-	tail := all[end:]
-	if len(tail) > MaxLine {
-		cut := len(tail) - len(tail)%MaxLine
-		if cut == len(tail) {
-			cut -= MaxLine // a line of exactly MaxLine bytes may still end here
-		}
+	if cut > 0 {
 		p.rewrite(tail[:cut])
-		tail = tail[cut:]
 	}
+	tail = tail[cut:]
 	if p.hold < MaxLine && (len(tail) > p.hold || p.hold+n == len(p.buf)) {
 		// A long partial line, or a read that filled the buffer: grow to
 		// the size for a busy pump, once.
@@ -280,6 +290,23 @@ func hasLongLine(b []byte) bool {
 		i += j + 1
 	}
 	return false
+}
+
+// lastNewline returns the index of the last '\n' in b, or -1. It is
+// bytes.LastIndexByte, a byte loop, made fast for long lines: it checks
+// windows from the end of b backwards with the vectorized bytes.IndexByte,
+// growing them from 256 bytes (a few lines) to 4 KiB, and runs
+// LastIndexByte only on the window that holds a '\n'.
+func lastNewline(b []byte) int {
+	end := len(b)
+	for w := 256; end > 0; w = min(2*w, 4<<10) {
+		start := max(end-w, 0)
+		if bytes.IndexByte(b[start:end], '\n') >= 0 {
+			return start + bytes.LastIndexByte(b[start:end], '\n')
+		}
+		end = start
+	}
+	return -1
 }
 
 // splitStream returns b, the bytes just read, with a '\n' inserted wherever
