@@ -250,7 +250,11 @@ func (p *pump) read(n int) {
 		}
 	}
 	if cut > 0 {
-		p.rewrite(tail[:cut])
+		if p.raw {
+			p.emitPieces(tail, cut)
+		} else {
+			p.rewrite(tail[:cut])
+		}
 	}
 	tail = tail[cut:]
 	if p.hold < MaxLine && (len(tail) > p.hold || p.hold+n == len(p.buf)) {
@@ -307,6 +311,21 @@ func lastNewline(b []byte) int {
 		end = start
 	}
 	return -1
+}
+
+// emitPieces emits b[:cut], the head of a partial line, as pieces of
+// MaxLine bytes, each a whole line, when timestamps are off. cut is a
+// multiple of MaxLine below len(b). Instead of a copy of each piece with
+// its '\n' (as rewrite makes), the byte after a piece is set to '\n'
+// while emit hands the piece on, then restored: the pump owns the buffer,
+// and no destination keeps the bytes it is given.
+func (p *pump) emitPieces(b []byte, cut int) {
+	for at := MaxLine; at <= cut; at += MaxLine {
+		c := b[at]
+		b[at] = '\n'
+		p.emit(b[at-MaxLine : at+1])
+		b[at] = c
+	}
 }
 
 // splitStream returns b, the bytes just read, with a '\n' inserted wherever
