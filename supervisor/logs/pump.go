@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -109,9 +111,11 @@ type Sink struct {
 // with the bytes lost once a write succeeds. A Console whose writer blocks
 // does block Pump (see [Console]).
 //
-// A pump's buffer starts small (20 KiB) and grows to 128 KiB, once, when a
-// read fills it or a partial line outgrows it; reads then take a whole pipe
-// buffer (64 KiB). In steady state a read costs no allocation.
+// A pump makes its buffer when the first output arrives, so a child that
+// never writes costs no buffer. The buffer starts small (20 KiB) and grows
+// to 128 KiB, once, when a read fills it or a partial line outgrows it;
+// reads then take a whole pipe buffer (64 KiB). In steady state a read
+// costs no allocation.
 //
 // When ctx is done, Pump sets a read deadline on r to unblock the read,
 // ends any partial line, and returns ctx.Err(). That needs a pollable r,
@@ -124,6 +128,15 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 	stop := context.AfterFunc(ctx, func() { r.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	// An idle child costs no buffer: the pump is made at its first output.
+	switch err := waitInput(r); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	}
+	// Any other error is the read's to report; on an r the runtime cannot
+	// poll, the read blocks instead.
 	p := newPump(s)
 	for {
 		n, err := r.Read(p.buf[p.hold:])
@@ -143,6 +156,39 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 			return fmt.Errorf("read output of %s: %w", s.Name, err)
 		}
 	}
+}
+
+// waitInput returns nil when r has input to read, io.EOF when r ended
+// without any, and the error that ended the wait otherwise (a read deadline:
+// os.ErrDeadlineExceeded). It reads nothing, so that a pump needs no buffer
+// until there is something to put in it. On an r the runtime cannot poll,
+// such as a pipe in blocking mode, it fails at once unless input is ready.
+func waitInput(r *os.File) error {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var res error
+	err = rc.Read(func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		for errors.Is(err, unix.EINTR) {
+			n, err = unix.Poll(fds, 0)
+		}
+		switch {
+		case err != nil:
+			res = fmt.Errorf("poll: %w", err)
+		case n == 0:
+			return false // no input yet: wait for the runtime's poller
+		case fds[0].Revents&(unix.POLLIN|unix.POLLHUP) == unix.POLLHUP:
+			res = io.EOF
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return res
 }
 
 // pump is the state of one running Pump. It is owned by the Pump goroutine.
