@@ -10,6 +10,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -109,9 +111,11 @@ type Sink struct {
 // with the bytes lost once a write succeeds. A Console whose writer blocks
 // does block Pump (see [Console]).
 //
-// A pump's buffer starts small (20 KiB) and grows to 128 KiB, once, when a
-// read fills it or a partial line outgrows it; reads then take a whole pipe
-// buffer (64 KiB). In steady state a read costs no allocation.
+// A pump makes its buffer when the first output arrives, so a child that
+// never writes costs no buffer. The buffer starts small (20 KiB) and grows
+// to 128 KiB, once, when a read fills it or a partial line outgrows it;
+// reads then take a whole pipe buffer (64 KiB). In steady state a read
+// costs no allocation.
 //
 // When ctx is done, Pump sets a read deadline on r to unblock the read,
 // ends any partial line, and returns ctx.Err(). That needs a pollable r,
@@ -124,6 +128,15 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 	stop := context.AfterFunc(ctx, func() { r.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	// An idle child costs no buffer: the pump is made at its first output.
+	switch err := waitInput(r); {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil && ctx.Err() != nil:
+		return ctx.Err()
+	}
+	// Any other error is the read's to report; on an r the runtime cannot
+	// poll, the read blocks instead.
 	p := newPump(s)
 	for {
 		n, err := r.Read(p.buf[p.hold:])
@@ -143,6 +156,39 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 			return fmt.Errorf("read output of %s: %w", s.Name, err)
 		}
 	}
+}
+
+// waitInput returns nil when r has input to read, io.EOF when r ended
+// without any, and the error that ended the wait otherwise (a read deadline:
+// os.ErrDeadlineExceeded). It reads nothing, so that a pump needs no buffer
+// until there is something to put in it. On an r the runtime cannot poll,
+// such as a pipe in blocking mode, it fails at once unless input is ready.
+func waitInput(r *os.File) error {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var res error
+	err = rc.Read(func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		for errors.Is(err, unix.EINTR) {
+			n, err = unix.Poll(fds, 0)
+		}
+		switch {
+		case err != nil:
+			res = fmt.Errorf("poll: %w", err)
+		case n == 0:
+			return false // no input yet: wait for the runtime's poller
+		case fds[0].Revents&(unix.POLLIN|unix.POLLHUP) == unix.POLLHUP:
+			res = io.EOF
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	return res
 }
 
 // pump is the state of one running Pump. It is owned by the Pump goroutine.
@@ -218,7 +264,23 @@ func (p *pump) read(n int) {
 	p.stamp()
 	fresh := p.buf[p.hold : p.hold+n]
 	all := p.buf[p.hold-p.held : p.hold+n]
-	long := hasLongLine(all)
+	// The held partial line has no '\n', so only fresh can end lines.
+	// Without one, the partial line just grew: it is long exactly when it
+	// exceeds MaxLine, and no search of all is needed.
+	end := 0 // all[:end] holds the lines this read completes
+	long := len(all) > MaxLine
+	if first := bytes.IndexByte(fresh, '\n'); first >= 0 {
+		end = p.held + lastNewline(fresh[first:]) + first + 1
+		long = p.held+first > MaxLine || hasLongLine(fresh[first+1:])
+	}
+	tail := all[end:]
+	cut := 0 // tail[:cut] leaves as pieces of a partial line beyond MaxLine
+	if len(tail) > MaxLine {
+		cut = len(tail) - len(tail)%MaxLine
+		if cut == len(tail) {
+			cut -= MaxLine // a line of exactly MaxLine bytes may still end here
+		}
+	}
 	if p.raw && p.s.File != nil {
 		if long {
 			p.toFile(p.splitStream(fresh))
@@ -226,7 +288,6 @@ func (p *pump) read(n int) {
 			p.toFile(fresh)
 		}
 	}
-	end := bytes.LastIndexByte(all, '\n') + 1
 	if end > 0 {
 		if long || !p.raw {
 			p.rewrite(all[:end])
@@ -234,15 +295,14 @@ func (p *pump) read(n int) {
 			p.emit(all[:end])
 		}
 	}
-	tail := all[end:]
-	if len(tail) > MaxLine {
-		cut := len(tail) - len(tail)%MaxLine
-		if cut == len(tail) {
-			cut -= MaxLine // a line of exactly MaxLine bytes may still end here
+	if cut > 0 {
+		if p.raw {
+			p.emitPieces(tail, cut)
+		} else {
+			p.rewrite(tail[:cut])
 		}
-		p.rewrite(tail[:cut])
-		tail = tail[cut:]
 	}
+	tail = tail[cut:]
 	if p.hold < MaxLine && (len(tail) > p.hold || p.hold+n == len(p.buf)) {
 		// A long partial line, or a read that filled the buffer: grow to
 		// the size for a busy pump, once.
@@ -280,6 +340,38 @@ func hasLongLine(b []byte) bool {
 		i += j + 1
 	}
 	return false
+}
+
+// lastNewline returns the index of the last '\n' in b, or -1. It is
+// bytes.LastIndexByte, a byte loop, made fast for long lines: it checks
+// windows from the end of b backwards with the vectorized bytes.IndexByte,
+// growing them from 256 bytes (a few lines) to 4 KiB, and runs
+// LastIndexByte only on the window that holds a '\n'.
+func lastNewline(b []byte) int {
+	end := len(b)
+	for w := 256; end > 0; w = min(2*w, 4<<10) {
+		start := max(end-w, 0)
+		if bytes.IndexByte(b[start:end], '\n') >= 0 {
+			return start + bytes.LastIndexByte(b[start:end], '\n')
+		}
+		end = start
+	}
+	return -1
+}
+
+// emitPieces emits b[:cut], the head of a partial line, as pieces of
+// MaxLine bytes, each a whole line, when timestamps are off. cut is a
+// multiple of MaxLine below len(b). Instead of a copy of each piece with
+// its '\n' (as rewrite makes), the byte after a piece is set to '\n'
+// while emit hands the piece on, then restored: the pump owns the buffer,
+// and no destination keeps the bytes it is given.
+func (p *pump) emitPieces(b []byte, cut int) {
+	for at := MaxLine; at <= cut; at += MaxLine {
+		c := b[at]
+		b[at] = '\n'
+		p.emit(b[at-MaxLine : at+1])
+		b[at] = c
+	}
 }
 
 // splitStream returns b, the bytes just read, with a '\n' inserted wherever

@@ -85,11 +85,9 @@ func (r *Ring) appendLocked(p []byte) {
 		if j := bytes.IndexByte(p[from-1:], '\n'); j >= 0 && from+j < len(p) {
 			r.buf = append(r.buf, p[from+j:]...)
 		} else {
-			end := len(p)
-			if unterminated {
-				end++ // pretend the missing '\n' is there
-			}
-			last := bytes.LastIndexByte(p[:end-1], '\n') + 1
+			// p[from-1:] has no '\n' before its last byte: the last
+			// line starts before from-1.
+			last := lastNewline(p[:from-1]) + 1
 			r.buf = append(r.buf, p[last:last+r.capacity-1]...)
 			unterminated = true // the kept head needs its '\n'
 		}

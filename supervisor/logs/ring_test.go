@@ -301,3 +301,36 @@ func TestRingEndFollowers(t *testing.T) {
 		t.Errorf("subscription after EndFollowers got %q; want %q", got, "x\n")
 	}
 }
+
+// BenchmarkRingWrite measures Ring.Write of the chunks a pump hands it: a
+// read of 80-byte lines, and a read of one line longer than MaxLine, split
+// into MaxLine pieces (a child that never writes a newline).
+func BenchmarkRingWrite(b *testing.B) {
+	var lines []byte
+	for i := 0; len(lines) < 64<<10; i++ {
+		lines = fmt.Appendf(lines, "%08d %s\n", i, strings.Repeat("b", 70))
+	}
+	raw := make([]byte, 0, 2*MaxLine+2)
+	for range 2 {
+		raw = append(raw, make([]byte, MaxLine)...)
+		raw = append(raw, '\n')
+	}
+	for _, bc := range []struct {
+		name  string
+		chunk []byte
+	}{
+		{"lines/4KiB", lines[:bytes.LastIndexByte(lines[:4<<10], '\n')+1]},
+		{"lines/64KiB", lines},
+		{"raw/64KiB", raw[:MaxLine+1]},
+		{"raw/128KiB", raw},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := NewRing(RingCapacity)
+			b.SetBytes(int64(len(bc.chunk)))
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Write(bc.chunk)
+			}
+		})
+	}
+}
