@@ -37,6 +37,8 @@ var ErrNotOwned = errors.New("process is not a live child of superd")
 // ErrStopped is returned by Start after Run has returned.
 var ErrStopped = errors.New("reaper stopped")
 
+var errEmptyArgv = errors.New("empty argv")
+
 // Exit is the end of a registered child, as wait4 reported it.
 type Exit struct {
 	Pid    int
@@ -91,15 +93,26 @@ type Spec struct {
 	Ctty       int
 }
 
-type spawnReq struct {
-	spec  Spec
-	done  func(Exit)
-	reply chan<- spawnReply
+// Request is one child for StartAll: how to start it, and the function
+// that gets its exit (see Start).
+type Request struct {
+	Spec Spec
+	Done func(Exit)
 }
 
-type spawnReply struct {
-	pid int
-	err error
+// Result is the outcome of one Request: the child's pid, or why it did not
+// start.
+type Result struct {
+	Pid int
+	Err error
+}
+
+// batch is what StartAll hands the spawner thread: it fills res and closes
+// done.
+type batch struct {
+	reqs []Request
+	res  []Result
+	done chan struct{}
 }
 
 // Reaper starts children, reaps every child and orphan, and delivers each
@@ -108,7 +121,7 @@ type spawnReply struct {
 type Reaper struct {
 	logger  *slog.Logger
 	shim    string // path of superd's binary for the rlimit shim
-	spawn   chan spawnReq
+	spawn   chan *batch
 	stopped chan struct{} // closed when Run returns
 	orphans atomic.Uint64
 
@@ -134,7 +147,7 @@ func New(logger *slog.Logger) *Reaper {
 	return &Reaper{
 		logger:  logger,
 		shim:    shim,
-		spawn:   make(chan spawnReq),
+		spawn:   make(chan *batch),
 		stopped: make(chan struct{}),
 		procs:   make(map[int]*proc),
 	}
@@ -192,14 +205,19 @@ func (r *Reaper) spawner(ready chan<- error) {
 	ready <- nil
 	for {
 		select {
-		case req := <-r.spawn:
-			mask := base
-			if req.spec.Umask >= 0 {
-				mask = req.spec.Umask
+		case b := <-r.spawn:
+			// Back to back: one hand-over between threads per batch, not
+			// per child.
+			for i, req := range b.reqs {
+				mask := base
+				if req.Spec.Umask >= 0 {
+					mask = req.Spec.Umask
+				}
+				unix.Umask(mask)
+				pid, err := r.forkRegister(req.Spec, req.Done)
+				b.res[i] = Result{Pid: pid, Err: err}
 			}
-			unix.Umask(mask)
-			pid, err := r.forkRegister(req.spec, req.done)
-			req.reply <- spawnReply{pid, err}
+			close(b.done)
 		case <-r.stopped:
 			// Keep the thread: block forever without taking requests.
 			select {}
@@ -225,7 +243,7 @@ func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
 	}
 	argv := spec.Argv
 	if len(argv) == 0 {
-		return 0, errors.New("empty argv")
+		return 0, errEmptyArgv
 	}
 	name := argv[0]
 	if spec.Path != "" {
@@ -283,14 +301,33 @@ func (r *Reaper) Adopt(pid int, done func(Exit)) error {
 // (ENOENT, EACCES, a bad directory) is returned as an error and done is never
 // called.
 func (r *Reaper) Start(spec Spec, done func(Exit)) (int, error) {
-	reply := make(chan spawnReply, 1)
-	select {
-	case r.spawn <- spawnReq{spec: spec, done: done, reply: reply}:
-	case <-r.stopped:
-		return 0, ErrStopped
+	res := r.StartAll([]Request{{Spec: spec, Done: done}})
+	return res[0].Pid, res[0].Err
+}
+
+// StartAll starts every request as Start would, in order and back to back
+// on the spawner thread, and returns one Result per request, in the same
+// order. It costs one hand-over to the spawner thread and back for the
+// whole batch, where a Start per child costs one each. A request that fails
+// (fork, exec, chdir) gets its error and never a call of its Done; the
+// requests after it are still started. After Run has returned, every
+// Result is ErrStopped.
+func (r *Reaper) StartAll(reqs []Request) []Result {
+	res := make([]Result, len(reqs))
+	if len(reqs) == 0 {
+		return res
 	}
-	rep := <-reply
-	return rep.pid, rep.err
+	b := &batch{reqs: reqs, res: res, done: make(chan struct{})}
+	select {
+	case r.spawn <- b:
+	case <-r.stopped:
+		for i := range res {
+			res[i].Err = ErrStopped
+		}
+		return res
+	}
+	<-b.done
+	return res
 }
 
 // reap collects every exited child under the lock, then delivers the exits
