@@ -1,12 +1,15 @@
 package supervisor
 
 import (
+	"io"
 	"os"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/superd/superd/config"
 )
@@ -185,5 +188,42 @@ func TestChildEnvPerStart(t *testing.T) {
 	ps2, _ := sp.setup(p)
 	if ps1 != ps2 {
 		t.Errorf("setup(p) twice = two setups; want the kept one")
+	}
+}
+
+// TestChildPipe: superd's end is non-blocking and polled (a read deadline
+// works), the child's end is blocking, and what one writes the other reads.
+func TestChildPipe(t *testing.T) {
+	r, w, err := childPipe()
+	if err != nil {
+		t.Fatalf("childPipe() = %v", err)
+	}
+	defer r.Close()
+	for _, c := range []struct {
+		name string
+		f    *os.File
+		want bool
+	}{{"read end", r, true}, {"write end", w, false}} {
+		fl, err := unix.FcntlInt(c.f.Fd(), unix.F_GETFL, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fl&unix.O_NONBLOCK != 0; got != c.want {
+			t.Errorf("%s O_NONBLOCK = %v; want %v", c.name, got, c.want)
+		}
+		fd, err := unix.FcntlInt(c.f.Fd(), unix.F_GETFD, 0)
+		if err != nil || fd&unix.FD_CLOEXEC == 0 {
+			t.Errorf("%s FD_CLOEXEC = %v, %v; want set", c.name, fd&unix.FD_CLOEXEC != 0, err)
+		}
+	}
+	if err := r.SetReadDeadline(time.Now().Add(time.Hour)); err != nil {
+		t.Errorf("read end SetReadDeadline() = %v; want it polled", err)
+	}
+	if _, err := w.Write([]byte("line\n")); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if b, err := io.ReadAll(r); string(b) != "line\n" || err != nil {
+		t.Errorf("ReadAll(read end) = %q, %v; want %q, nil", b, err, "line\n")
 	}
 }
