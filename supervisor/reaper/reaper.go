@@ -136,8 +136,11 @@ type Reaper struct {
 // recentOrphans is how many orphan exits Adopt can look back on.
 const recentOrphans = 256
 
+// proc is a registered child. It holds no pidfd: each would be one more
+// descriptor that every later fork copies and every exec closes again (at
+// 500 children, a sixth of a start's time); Signal opens one while it holds
+// the lock, when the pid cannot have been reaped.
 type proc struct {
-	p    *os.Process
 	done func(Exit)
 }
 
@@ -227,19 +230,14 @@ func (r *Reaper) spawner(ready chan<- error) {
 
 // forkRegister forks and registers the child under the reaping lock.
 func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
-	attr := &os.ProcAttr{
-		Dir:   spec.Dir,
-		Env:   spec.Env,
-		Files: spec.Files,
-		Sys:   &syscall.SysProcAttr{Credential: spec.Credential},
-	}
+	attr := &syscall.SysProcAttr{Credential: spec.Credential}
 	if spec.Detach {
-		attr.Sys.Setsid = true
+		attr.Setsid = true
 	} else {
-		attr.Sys.Setpgid = true
-		attr.Sys.Pdeathsig = syscall.SIGKILL
-		attr.Sys.Foreground = spec.Foreground
-		attr.Sys.Ctty = spec.Ctty
+		attr.Setpgid = true
+		attr.Pdeathsig = syscall.SIGKILL
+		attr.Foreground = spec.Foreground
+		attr.Ctty = spec.Ctty
 	}
 	argv := spec.Argv
 	if len(argv) == 0 {
@@ -254,14 +252,27 @@ func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
 		argv = shimArgv(r.shim, spec.Rlimits, append([]string{name}, spec.Argv[1:]...))
 		name = argv[0]
 	}
+	env := spec.Env
+	if env == nil {
+		env = syscall.Environ()
+	}
+	// As os.StartProcess, but without the pidfd it would open and keep.
+	fds := make([]uintptr, len(spec.Files))
+	for i, f := range spec.Files {
+		fds[i] = ^uintptr(0) // closed in the child
+		if f != nil {
+			fds[i] = f.Fd()
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, err := os.StartProcess(name, argv, attr)
+	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: fds, Sys: attr})
+	runtime.KeepAlive(spec.Files) // no finalizer closes them before the fork
 	if err != nil {
-		return 0, err
+		return 0, &os.PathError{Op: "fork/exec", Path: name, Err: err}
 	}
-	r.procs[p.Pid] = &proc{p: p, done: done}
-	return p.Pid, nil
+	r.procs[pid] = &proc{done: done}
+	return pid, nil
 }
 
 // Adopt registers pid, a process superd did not start but will reap (a
@@ -284,14 +295,10 @@ func (r *Reaper) Adopt(pid int, done func(Exit)) error {
 			return nil
 		}
 	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
+	if err := signalPid(pid, syscall.Signal(0)); err != nil {
 		return fmt.Errorf("adopt %d: %w", pid, err)
 	}
-	if err := p.Signal(syscall.Signal(0)); err != nil {
-		return fmt.Errorf("adopt %d: %w", pid, err)
-	}
-	r.procs[pid] = &proc{p: p, done: done}
+	r.procs[pid] = &proc{done: done}
 	return nil
 }
 
@@ -361,7 +368,6 @@ func (r *Reaper) reap() {
 	}
 	r.mu.Unlock()
 	for _, d := range out {
-		d.pr.p.Release()
 		d.pr.done(d.ex)
 	}
 }
@@ -372,11 +378,22 @@ func (r *Reaper) reap() {
 func (r *Reaper) Signal(pid int, sig syscall.Signal) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	pr, ok := r.procs[pid]
-	if !ok {
+	if _, ok := r.procs[pid]; !ok {
 		return ErrNotOwned
 	}
-	return pr.p.Signal(sig)
+	return signalPid(pid, sig)
+}
+
+// signalPid sends sig to pid through a pidfd opened for the purpose. The
+// caller holds r.mu and pid is registered, so pid has not been reaped: the
+// pidfd is that process's, live or a zombie.
+func signalPid(pid int, sig syscall.Signal) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	defer p.Release()
+	return p.Signal(sig)
 }
 
 // SignalGroup sends sig to the process group pgid. Linux does not recycle a

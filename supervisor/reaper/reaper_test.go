@@ -459,3 +459,47 @@ func TestStartAllAfterStop(t *testing.T) {
 		t.Errorf("StartAll(nil) = %v; want no results", res)
 	}
 }
+
+// TestChildrenHoldNoDescriptor: a live child costs superd no descriptor (no
+// pidfd is kept: every later fork would copy it and every exec close it),
+// and Signal still reaches it.
+func TestChildrenHoldNoDescriptor(t *testing.T) {
+	r := startReaper(t)
+	fds := func() int {
+		t.Helper()
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	const n = 20
+	exits := make(chan Exit, n) // buffered: holds every exit
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Spec: Spec{Argv: []string{"/bin/sleep", "100"}, Umask: -1}, Done: func(e Exit) { exits <- e }}
+	}
+	res := r.StartAll(reqs)
+	if got := fds(); got > before {
+		t.Errorf("descriptors with %d live children = %d; want at most %d, as before", n, got, before)
+	}
+	for _, x := range res {
+		if x.Err != nil {
+			t.Fatalf("StartAll() = %v", x.Err)
+		}
+		if err := r.Signal(x.Pid, syscall.SIGKILL); err != nil {
+			t.Errorf("Signal(%d, SIGKILL) = %v", x.Pid, err)
+		}
+	}
+	for range n {
+		select {
+		case e := <-exits:
+			if !e.Status.Signaled() || e.Status.Signal() != syscall.SIGKILL {
+				t.Errorf("pid %d exit status = %v; want killed by SIGKILL", e.Pid, e.Status)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("exits never delivered")
+		}
+	}
+}
