@@ -153,26 +153,29 @@ func (sp *ProcSpawner) devNull() (*os.File, error) {
 }
 
 // Spawn starts every request in one batch through the reaper: each is
-// prepared (credentials, environment, pipes), then all are forked back to
-// back, then their output pumps start.
+// prepared (credentials, environment, pipes) while the reaper's spawner
+// thread forks the ones before it; then the output pumps start.
 func (sp *ProcSpawner) Spawn(reqs []spawnReq) []spawnResult {
 	res := make([]spawnResult, len(reqs))
-	var starts []reaper.Request
-	var which []int // index in reqs of each of starts
+	var which []int // index in reqs of each request the reaper got
 	var toClose []*os.File
 	var pumps []func()
-	for i, req := range reqs {
-		start, files, ps, err := sp.prepare(req)
-		toClose = append(toClose, files...)
-		pumps = append(pumps, ps...)
-		if err != nil {
-			res[i].err = err
-			continue
+	started := sp.reaper.StartAll(func(yield func(reaper.Request) bool) {
+		for i, req := range reqs {
+			start, files, ps, err := sp.prepare(req)
+			toClose = append(toClose, files...)
+			pumps = append(pumps, ps...)
+			if err != nil {
+				res[i].err = err
+				continue
+			}
+			which = append(which, i)
+			if !yield(start) {
+				return
+			}
 		}
-		starts = append(starts, start)
-		which = append(which, i)
-	}
-	for j, r := range sp.reaper.StartAll(starts) {
+	})
+	for j, r := range started {
 		res[which[j]] = spawnResult{pid: r.Pid, err: r.Err}
 	}
 	// The children hold their ends now. Start the pumps either way: after

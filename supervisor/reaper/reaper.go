@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -107,13 +108,20 @@ type Result struct {
 	Err error
 }
 
-// batch is what StartAll hands the spawner thread: it fills res and closes
-// done.
+// batch is what StartAll hands the spawner thread: the thread forks each
+// request as it arrives on reqs, appends its result to res, and closes done
+// once reqs is closed.
 type batch struct {
-	reqs []Request
+	reqs chan Request
 	res  []Result
 	done chan struct{}
 }
+
+// batchAhead is how many requests StartAll's caller may make ahead of the
+// spawner thread. It can fill up, harmlessly: the caller then waits for the
+// thread to take the next request, which only paces it; the buffer is there
+// so the caller runs ahead instead of handing over each request alone.
+const batchAhead = 16
 
 // Reaper starts children, reaps every child and orphan, and delivers each
 // registered child's exit to the function given at its start. Its methods are
@@ -209,16 +217,16 @@ func (r *Reaper) spawner(ready chan<- error) {
 	for {
 		select {
 		case b := <-r.spawn:
-			// Back to back: one hand-over between threads per batch, not
-			// per child.
-			for i, req := range b.reqs {
+			// Back to back, as the caller makes them: one hand-over
+			// between threads per batch, not per child.
+			for req := range b.reqs {
 				mask := base
 				if req.Spec.Umask >= 0 {
 					mask = req.Spec.Umask
 				}
 				unix.Umask(mask)
 				pid, err := r.forkRegister(req.Spec, req.Done)
-				b.res[i] = Result{Pid: pid, Err: err}
+				b.res = append(b.res, Result{Pid: pid, Err: err})
 			}
 			close(b.done)
 		case <-r.stopped:
@@ -308,32 +316,48 @@ func (r *Reaper) Adopt(pid int, done func(Exit)) error {
 // (ENOENT, EACCES, a bad directory) is returned as an error and done is never
 // called.
 func (r *Reaper) Start(spec Spec, done func(Exit)) (int, error) {
-	res := r.StartAll([]Request{{Spec: spec, Done: done}})
+	res := r.startAll(func(yield func(Request) bool) { yield(Request{Spec: spec, Done: done}) }, 1)
 	return res[0].Pid, res[0].Err
 }
 
-// StartAll starts every request as Start would, in order and back to back
-// on the spawner thread, and returns one Result per request, in the same
-// order. It costs one hand-over to the spawner thread and back for the
-// whole batch, where a Start per child costs one each. A request that fails
-// (fork, exec, chdir) gets its error and never a call of its Done; the
-// requests after it are still started. After Run has returned, every
-// Result is ErrStopped.
-func (r *Reaper) StartAll(reqs []Request) []Result {
-	res := make([]Result, len(reqs))
-	if len(reqs) == 0 {
-		return res
-	}
-	b := &batch{reqs: reqs, res: res, done: make(chan struct{})}
-	select {
-	case r.spawn <- b:
-	case <-r.stopped:
-		for i := range res {
-			res[i].Err = ErrStopped
+// StartAll starts every request reqs yields, as Start would, in order and
+// back to back on the spawner thread, and returns one Result per request in
+// the same order. The thread forks each request as soon as it is yielded,
+// while reqs (on the caller's goroutine) makes the next one; the batch
+// costs one hand-over to the thread and back, where a Start per child
+// costs one each. reqs must not call the Reaper: the thread serves this
+// batch alone until reqs returns. A request that fails (fork, exec, chdir)
+// gets its error and never a call of its Done; the requests after it are
+// still started. After Run has returned, every Result is ErrStopped.
+func (r *Reaper) StartAll(reqs iter.Seq[Request]) []Result { return r.startAll(reqs, batchAhead) }
+
+func (r *Reaper) startAll(reqs iter.Seq[Request], ahead int) []Result {
+	var b *batch
+	refused := 0 // requests yielded after Run returned
+	for req := range reqs {
+		if b == nil && refused == 0 {
+			nb := &batch{reqs: make(chan Request, ahead), done: make(chan struct{})}
+			select {
+			case r.spawn <- nb:
+				b = nb
+			case <-r.stopped:
+			}
 		}
-		return res
+		if b == nil {
+			refused++
+			continue
+		}
+		b.reqs <- req
 	}
-	<-b.done
+	var res []Result
+	if b != nil {
+		close(b.reqs)
+		<-b.done
+		res = b.res
+	}
+	for range refused {
+		res = append(res, Result{Err: ErrStopped})
+	}
 	return res
 }
 

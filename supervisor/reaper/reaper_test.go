@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -387,7 +388,7 @@ func TestStartAll(t *testing.T) {
 					Done: func(e Exit) { exits[i] <- e },
 				}
 			}
-			res := r.StartAll(reqs)
+			res := r.StartAll(slices.Values(reqs))
 			if len(res) != n {
 				t.Fatalf("StartAll(%d requests) = %d results; want %d", n, len(res), n)
 			}
@@ -449,14 +450,14 @@ func TestStartAllAfterStop(t *testing.T) {
 		t.Fatalf("Run() = %v", err)
 	}
 	spec := Spec{Argv: []string{"/bin/true"}, Umask: -1}
-	res := r.StartAll([]Request{{Spec: spec, Done: func(Exit) {}}, {Spec: spec, Done: func(Exit) {}}})
+	res := r.StartAll(slices.Values([]Request{{Spec: spec, Done: func(Exit) {}}, {Spec: spec, Done: func(Exit) {}}}))
 	for i, x := range res {
 		if !errors.Is(x.Err, ErrStopped) {
 			t.Errorf("StartAll()[%d] = %d, %v; want ErrStopped", i, x.Pid, x.Err)
 		}
 	}
-	if res := r.StartAll(nil); len(res) != 0 {
-		t.Errorf("StartAll(nil) = %v; want no results", res)
+	if res := r.StartAll(slices.Values([]Request(nil))); len(res) != 0 {
+		t.Errorf("StartAll(no requests) = %v; want no results", res)
 	}
 }
 
@@ -480,7 +481,7 @@ func TestChildrenHoldNoDescriptor(t *testing.T) {
 	for i := range reqs {
 		reqs[i] = Request{Spec: Spec{Argv: []string{"/bin/sleep", "100"}, Umask: -1}, Done: func(e Exit) { exits <- e }}
 	}
-	res := r.StartAll(reqs)
+	res := r.StartAll(slices.Values(reqs))
 	if got := fds(); got > before {
 		t.Errorf("descriptors with %d live children = %d; want at most %d, as before", n, got, before)
 	}
@@ -498,6 +499,48 @@ func TestChildrenHoldNoDescriptor(t *testing.T) {
 			if !e.Status.Signaled() || e.Status.Signal() != syscall.SIGKILL {
 				t.Errorf("pid %d exit status = %v; want killed by SIGKILL", e.Pid, e.Status)
 			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("exits never delivered")
+		}
+	}
+}
+
+// TestStartAllForksAsYielded: the spawner thread forks each request as soon
+// as it is yielded, while the caller makes the next one: here the caller
+// waits for the first child's output before it yields the second.
+func TestStartAllForksAsYielded(t *testing.T) {
+	r := startReaper(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	exits := make(chan Exit, 2) // buffered: holds both exits
+	spec := Spec{Argv: []string{"/bin/sh", "-c", "echo first"}, Files: []*os.File{nil, pw, pw}, Umask: -1}
+	var got string
+	res := r.StartAll(func(yield func(Request) bool) {
+		if !yield(Request{Spec: spec, Done: func(e Exit) { exits <- e }}) {
+			return
+		}
+		pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 64)
+		n, err := pr.Read(buf)
+		got = string(buf[:n])
+		if err != nil {
+			t.Errorf("read the first child's output while making the second request: %v", err)
+		}
+		yield(Request{Spec: Spec{Argv: []string{"/bin/true"}, Umask: -1}, Done: func(e Exit) { exits <- e }})
+	})
+	if got != "first\n" {
+		t.Errorf("first child's output before the second request = %q; want %q", got, "first\n")
+	}
+	if len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("StartAll() = %+v; want two started", res)
+	}
+	for range 2 {
+		select {
+		case <-exits:
 		case <-time.After(30 * time.Second):
 			t.Fatal("exits never delivered")
 		}
