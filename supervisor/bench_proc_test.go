@@ -2,8 +2,11 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -66,4 +69,56 @@ func BenchmarkJobRunsReal(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
+}
+
+// BenchmarkStartReal is a start of N programs (/bin/sleep) through the real
+// spawner and reaper, from Run to every instance running (Settled), with
+// superd's text log discarded; the drain after each start is not timed.
+func BenchmarkStartReal(b *testing.B) {
+	for _, n := range []int{100, 500} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			dir := b.TempDir()
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			ctx, cancel := context.WithCancel(context.Background())
+			rp := reaper.New(logger)
+			rdone := make(chan error, 1)
+			// exits when cancel is called; waited on below
+			go func() { rdone <- rp.Run(ctx) }()
+			null, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+			defer null.Close()
+			outs := NewOutputs(dir, logs.NewConsole(null), logs.NewConsole(null), logger)
+			sp := NewProcSpawner(ctx, rp, outs, logger)
+			defer func() {
+				cancel()
+				<-rdone
+				sp.Wait()
+			}()
+			var progs []*config.Program
+			for i := range n {
+				progs = append(progs, prog(fmt.Sprintf("p%03d", i), startSeconds(0), func(p *config.Program) {
+					p.Command = []string{"/bin/sleep", "3600"}
+				}))
+			}
+			for b.Loop() {
+				s := New(Options{Config: newConfig(dir, progs...), Spawner: sp, Logger: logger, Outputs: outs})
+				sdone := make(chan error, 1)
+				// exits when the drain below completes
+				go func() { sdone <- s.Run(context.Background()) }()
+				<-s.Settled()
+				b.StopTimer()
+				st, err := s.Status(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, in := range st {
+					if in.State != apitype.StateRunning {
+						b.Fatalf("%s is %s after the start; want running", in.Name, in.State)
+					}
+				}
+				s.Shutdown(context.Background())
+				<-sdone
+				b.StartTimer()
+			}
+		})
+	}
 }

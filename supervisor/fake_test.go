@@ -122,6 +122,7 @@ type fakeSpawner struct {
 	errs     map[string]error // instance name -> error every Spawn returns
 	stubborn map[string]bool  // instance name -> ignores its stop_signal
 	calls    int              // every call of any method
+	batches  []int            // the number of requests of each Spawn
 }
 
 type fakeProc struct {
@@ -149,21 +150,27 @@ func newFake() *fakeSpawner {
 	}
 }
 
-func (f *fakeSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error) {
+func (f *fakeSpawner) Spawn(reqs []spawnReq) []spawnResult {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls++
-	f.spawns = append(f.spawns, req.name)
-	if err := f.errs[req.name]; err != nil {
-		return 0, err
+	f.batches = append(f.batches, len(reqs))
+	res := make([]spawnResult, len(reqs))
+	for i, req := range reqs {
+		f.spawns = append(f.spawns, req.name)
+		if err := f.errs[req.name]; err != nil {
+			res[i].err = err
+			continue
+		}
+		f.next++
+		p := &fakeProc{name: req.name, pid: f.next, stopSig: req.prog.StopSignal, exited: req.exited}
+		f.procs[p.pid] = p
+		if req.out != nil {
+			req.out.ring.Write([]byte(fmt.Sprintf("%s started as %d\n", req.name, p.pid)))
+		}
+		res[i].pid = p.pid
 	}
-	f.next++
-	p := &fakeProc{name: req.name, pid: f.next, stopSig: req.prog.StopSignal, exited: exited}
-	f.procs[p.pid] = p
-	if req.out != nil {
-		req.out.ring.Write([]byte(fmt.Sprintf("%s started as %d\n", req.name, p.pid)))
-	}
-	return p.pid, nil
+	return res
 }
 
 func (f *fakeSpawner) Signal(pid int, sig syscall.Signal, group bool) error {
@@ -296,6 +303,12 @@ func (f *fakeSpawner) sigsTo(name string) []sigCall {
 		}
 	}
 	return out
+}
+
+func (f *fakeSpawner) batchSizes() []int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.batches)
 }
 
 func (f *fakeSpawner) callCount() int {

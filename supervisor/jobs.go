@@ -179,12 +179,14 @@ func (s *Supervisor) startRun(r *run, now time.Time) {
 		r.out.stdout = f
 	}
 	req := spawnReq{name: r.id, prog: j.prog, out: r.out, socket: s.cfg.Superd.Socket, args: r.args, logPath: r.log, credDir: s.credDir(r.id)}
-	pid, err := s.spawner.Spawn(req, func(st ExitStatus) {
+	req.exited = func(st ExitStatus) {
 		select {
 		case s.runExits <- runExit{r: r, st: st}:
 		case <-s.done:
 		}
-	})
+	}
+	res := s.spawner.Spawn([]spawnReq{req})[0]
+	pid, err := res.pid, res.err
 	r.started = now
 	if err != nil {
 		s.logger.Warn("job run failed to start", "run", r.id, "err", err)

@@ -32,12 +32,22 @@ import (
 var ErrFatalShutdown = errors.New("a program with on_fatal = \"shutdown\" went fatal")
 
 // Spawner starts and signals processes for the loop. The loop calls it from
-// its own goroutine only; exited is called exactly once per successful
-// Spawn, from any goroutine, and may block until the loop receives it.
+// its own goroutine only.
 type Spawner interface {
-	Spawn(req spawnReq, exited func(ExitStatus)) (pid int, err error)
+	// Spawn starts every request, in order, and returns one result per
+	// request in the same order; a request that fails does not stop the
+	// others. A request's exited is called exactly once if it started, from
+	// any goroutine, and may block until the loop receives it.
+	Spawn(reqs []spawnReq) []spawnResult
 	Signal(pid int, sig syscall.Signal, group bool) error
 	GroupAlive(pgid int) bool
+}
+
+// spawnResult is the outcome of one spawnReq: the pid, or why it did not
+// start.
+type spawnResult struct {
+	pid int
+	err error
 }
 
 // ExitStatus is how process Pid ended: Code is its exit code, or -1 when
@@ -60,6 +70,7 @@ type spawnReq struct {
 	args         []string // a job run's extra argv
 	logPath      string   // a job run's output file
 	credDir      string   // where credentials are copied ($CREDENTIALS_DIRECTORY)
+	exited       func(ExitStatus)
 }
 
 type exitMsg struct {
@@ -259,13 +270,15 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	}
 }
 
-// spawnSome forks up to max_parallel_starts queued instances, lets
-// dependents of what now runs move (once for the batch, not per fork: settle
-// walks every instance), and kicks the loop if more wait.
+// spawnSome forks up to max_parallel_starts queued instances in one batch
+// (one hand-over to the reaper's spawner thread, not one per fork), lets
+// dependents of what now runs move (once for the batch, not per fork:
+// settle walks every instance), and kicks the loop if more wait.
 func (s *Supervisor) spawnSome(now time.Time) {
-	batch := max(s.cfg.Superd.MaxParallelStarts, 1)
-	spawned := false
-	for len(s.spawnQ) > 0 && batch > 0 {
+	limit := max(s.cfg.Superd.MaxParallelStarts, 1)
+	var batch []launch
+	var reqs []spawnReq
+	for len(s.spawnQ) > 0 && len(reqs) < limit {
 		in := s.spawnQ[0]
 		s.spawnQ = s.spawnQ[1:]
 		if !in.spawnQueued {
@@ -275,11 +288,33 @@ func (s *Supervisor) spawnSome(now time.Time) {
 		if in.state != apitype.StateStarting || in.pending || in.pid != 0 || s.draining {
 			continue
 		}
-		s.spawn(in, now)
-		spawned = true
-		batch--
+		l, req := s.prepareSpawn(in)
+		if l.err == nil {
+			l.req = len(reqs)
+			reqs = append(reqs, req)
+		}
+		batch = append(batch, l)
 	}
-	if spawned {
+	if len(batch) > 0 {
+		var res []spawnResult
+		if len(reqs) > 0 {
+			res = s.spawner.Spawn(reqs)
+		}
+		// The started ones first: a failure below may begin a drain
+		// (on_fatal), which must find every new process under its pid.
+		for _, l := range batch {
+			if l.err == nil && res[l.req].err == nil {
+				s.spawned(l, res[l.req].pid, now)
+			}
+		}
+		for _, l := range batch {
+			switch {
+			case l.err != nil: // no notify socket
+				s.apply(l.in, event{kind: evSpawnErr, err: l.err}, now)
+			case res[l.req].err != nil:
+				s.spawnFailed(l, res[l.req].err, now)
+			}
+		}
 		s.settle(now)
 	}
 	if len(s.spawnQ) > 0 {
@@ -397,42 +432,61 @@ func (s *Supervisor) perform(in *instance, e effect, now time.Time) {
 	}
 }
 
-func (s *Supervisor) spawn(in *instance, now time.Time) {
-	req := spawnReq{name: in.name, index: in.index, prog: in.prog, out: in.out, socket: s.cfg.Superd.Socket, credDir: s.credDir(in.name)}
-	var watch <-chan []byte
-	stopWatch := func() {}
+// launch is one instance of a spawn batch.
+type launch struct {
+	in        *instance
+	req       int           // its request in the batch
+	err       error         // why it could not be prepared; not spawned
+	watch     <-chan []byte // the log-ready watch's subscription, or nil
+	stopWatch func()
+}
+
+// prepareSpawn readies in for a spawn (its log-ready subscription, its
+// notify socket) and returns what the spawner needs to start it.
+func (s *Supervisor) prepareSpawn(in *instance) (launch, spawnReq) {
+	l := launch{in: in, stopWatch: func() {}}
 	if r := in.prog.Ready; r != nil && r.Log != nil {
 		// Subscribed before the spawn, so no line slips past.
-		watch, stopWatch = in.out.ring.Subscribe(logWatchBuffer)
+		l.watch, l.stopWatch = in.out.ring.Subscribe(logWatchBuffer)
 	}
 	in.probeErr, in.mainPid, in.notifyStatus = "", 0, ""
-	var err0 error
-	req.notifySocket, err0 = s.notifySocket(in)
-	if err0 != nil {
-		stopWatch()
-		s.apply(in, event{kind: evSpawnErr, err: err0}, now)
-		return
+	notifySocket, err := s.notifySocket(in)
+	if err != nil {
+		l.stopWatch()
+		l.err = err
+		return l, spawnReq{}
 	}
-	pid, err := s.spawner.Spawn(req, func(st ExitStatus) {
+	req := spawnReq{name: in.name, index: in.index, prog: in.prog, out: in.out, socket: s.cfg.Superd.Socket, notifySocket: notifySocket}
+	if len(in.prog.Credentials) > 0 {
+		req.credDir = s.credDir(in.name)
+	}
+	req.exited = func(st ExitStatus) {
 		select {
 		case s.exits <- exitMsg{in: in, st: st}:
 		case <-s.done:
 		}
-	})
-	if err != nil {
-		stopWatch()
-		in.spawnFailures++
-		s.logger.Warn("start failed", "instance", in.name, "err", err)
-		s.apply(in, event{kind: evSpawnErr, err: err}, now)
-		return
 	}
-	if watch != nil {
-		s.watchLog(in, pid, watch, stopWatch)
+	return l, req
+}
+
+// spawned takes the pid of a started instance.
+func (s *Supervisor) spawned(l launch, pid int, now time.Time) {
+	in := l.in
+	if l.watch != nil {
+		s.watchLog(in, pid, l.watch, l.stopWatch)
 	}
 	if in.prog.Detach {
 		s.recordPid(in.name, pid)
 	}
 	s.apply(in, event{kind: evSpawned, pid: pid}, now)
+}
+
+// spawnFailed takes the error of an instance the spawner could not start.
+func (s *Supervisor) spawnFailed(l launch, err error, now time.Time) {
+	l.stopWatch()
+	l.in.spawnFailures++
+	s.logger.Warn("start failed", "instance", l.in.name, "err", err)
+	s.apply(l.in, event{kind: evSpawnErr, err: err}, now)
 }
 
 func (s *Supervisor) onExit(m exitMsg, now time.Time) {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -132,6 +133,42 @@ func TestLoopSpawnErrorFatal(t *testing.T) {
 		h.wantSpawns("web", 5)
 		advance(time.Second)
 		h.wantState("web", apitype.StateRunning)
+	})
+}
+
+// TestLoopSpawnBatches: a start of many instances reaches the spawner in
+// batches of max_parallel_starts; one that fails in the middle of a batch
+// goes to backoff with its error, and the rest of its batch runs.
+func TestLoopSpawnBatches(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake()
+		var progs []*config.Program
+		for i := range 40 {
+			progs = append(progs, prog(fmt.Sprintf("p%02d", i), startSeconds(0)))
+		}
+		f.setErr("p17", syscall.ENOENT)
+		cfg := newConfig(t.TempDir(), progs...)
+		cfg.Superd.MaxParallelStarts = 16
+		h := runSupervisor(t, cfg, f)
+		defer h.finish()
+
+		if got, want := f.batchSizes(), []int{16, 16, 8}; !slices.Equal(got, want) {
+			t.Errorf("Spawn batch sizes = %v; want %v", got, want)
+		}
+		for _, p := range progs {
+			if p.Name == "p17" {
+				continue
+			}
+			h.wantState(p.Name, apitype.StateRunning)
+			h.wantSpawns(p.Name, 1)
+		}
+		a := h.wantState("p17", apitype.StateBackoff)
+		if !strings.Contains(a.Message, "no such file or directory") {
+			t.Errorf("Status(p17).Message = %q; want it to contain %q", a.Message, "no such file or directory")
+		}
+		f.setErr("p17", nil)
+		advance(2 * time.Second)
+		h.wantState("p17", apitype.StateRunning)
 	})
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/superd/superd/config"
 	"github.com/superd/superd/supervisor/logs"
 	"github.com/superd/superd/supervisor/probe"
@@ -30,12 +32,24 @@ type ProcSpawner struct {
 	environ []string // superd's own environment, read once
 	ctx     context.Context
 	wg      sync.WaitGroup // the output pumps
+
+	mu   sync.Mutex // guards the fields below
+	null *os.File   // /dev/null, every child's stdin; opened at the first spawn
+	// inherited is superd's environment minus its own variables: the start
+	// of the environment of every program that inherits it and excludes
+	// nothing; built at the first spawn of one.
+	inherited *envList
+	// progs holds, per program or job name, what its config alone decides
+	// about a child (see progSetup): built at its first spawn, rebuilt when
+	// the config changes (a reload makes a new *config.Program).
+	progs map[string]*progSetup
 }
 
 // NewProcSpawner returns a spawner using r; the output pumps it starts end
 // at EOF of their pipe or when ctx is done.
 func NewProcSpawner(ctx context.Context, r *reaper.Reaper, outputs *Outputs, logger *slog.Logger) *ProcSpawner {
-	return &ProcSpawner{reaper: r, outputs: outputs, logger: logger, environ: os.Environ(), ctx: ctx}
+	return &ProcSpawner{reaper: r, outputs: outputs, logger: logger, environ: os.Environ(), ctx: ctx,
+		progs: make(map[string]*progSetup)}
 }
 
 // Wait waits for every output pump to end.
@@ -52,48 +66,181 @@ func (sp *ProcSpawner) Signal(pid int, sig syscall.Signal, group bool) error {
 // GroupAlive reports whether process group pgid has a member.
 func (sp *ProcSpawner) GroupAlive(pgid int) bool { return sp.reaper.GroupAlive(pgid) }
 
-// Spawn starts one instance of req.prog.
-func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error) {
-	p := req.prog
-	var cred *syscall.Credential
+// progSetup is what one generation of a program's config decides about
+// each of its children, whichever the instance and however often it
+// restarts: the credentials (user and groups looked up once), and the
+// environment up to what differs per start. A reload makes a new
+// *config.Program, and so a new progSetup: the user and group are looked up
+// again then; env_files are read at every start.
+type progSetup struct {
+	prog *config.Program
+	cred *syscall.Credential // nil: superd's own
+	// head is the environment before what env adds per start. Without
+	// env_files it runs up to SUPERD_PROGRAM; with them, it stops before
+	// the files. Shared by every start of this generation, never modified.
+	head *envList
+}
+
+// setup returns the progSetup of p, building it at the first spawn of this
+// generation of p. A failed lookup of the user or group is not kept: the
+// next start tries again.
+func (sp *ProcSpawner) setup(p *config.Program) (*progSetup, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if ps := sp.progs[p.Name]; ps != nil && ps.prog == p {
+		return ps, nil
+	}
+	ps := &progSetup{prog: p}
 	var u *user.User
 	if p.User != "" || p.Group != "" {
 		var err error
-		cred, u, err = credential(p)
-		if err != nil {
-			return 0, err
+		if ps.cred, u, err = credential(p); err != nil {
+			return nil, err
 		}
 	}
-	env, err := buildEnv(sp.environ, p, u, req)
+	var base *envList
+	switch {
+	case !p.InheritEnvironment:
+		base = &envList{}
+	case len(p.EnvExclude) == 0:
+		if sp.inherited == nil {
+			sp.inherited = inheritedEnv(sp.environ, nil)
+		}
+		base = sp.inherited
+	default:
+		base = inheritedEnv(sp.environ, p.EnvExclude)
+	}
+	e := base.extend(len(p.Environment)+5, len(p.Environment)+5)
+	if u != nil {
+		e.set("HOME", u.HomeDir)
+		e.set("USER", u.Username)
+		e.set("LOGNAME", u.Username)
+		e.set("SHELL", loginShell(u.Username))
+	}
+	if len(p.EnvFiles) == 0 {
+		e.setEnvironment(p)
+	}
+	ps.head = e
+	sp.progs[p.Name] = ps
+	return ps, nil
+}
+
+// inheritedEnv is environ minus superd's own variables and exclude.
+func inheritedEnv(environ, exclude []string) *envList {
+	e := &envList{kvs: make([]string, 0, len(environ)), own: make(map[string]int, len(environ))}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || superdOwn(k) || slices.Contains(exclude, k) {
+			continue
+		}
+		e.set(k, v)
+	}
+	return e
+}
+
+// devNull returns /dev/null open for reading, opened once.
+func (sp *ProcSpawner) devNull() (*os.File, error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.null == nil {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
+		}
+		sp.null = f
+	}
+	return sp.null, nil
+}
+
+// Spawn starts every request in one batch through the reaper: each is
+// prepared (credentials, environment, pipes) while the reaper's spawner
+// thread forks the ones before it; then the output pumps start.
+func (sp *ProcSpawner) Spawn(reqs []spawnReq) []spawnResult {
+	res := make([]spawnResult, len(reqs))
+	var which []int // index in reqs of each request the reaper got
+	var toClose []*os.File
+	var pumps []func()
+	started := sp.reaper.StartAll(func(yield func(reaper.Request) bool) {
+		for i, req := range reqs {
+			start, files, ps, err := sp.prepare(req)
+			toClose = append(toClose, files...)
+			pumps = append(pumps, ps...)
+			if err != nil {
+				res[i].err = err
+				continue
+			}
+			which = append(which, i)
+			if !yield(start) {
+				return
+			}
+		}
+	})
+	for j, r := range started {
+		res[which[j]] = spawnResult{pid: r.Pid, err: r.Err}
+	}
+	// The children hold their ends now. Start the pumps either way: after
+	// a failure, closing the write ends gives them EOF at once.
+	for _, f := range toClose {
+		f.Close()
+	}
+	for _, start := range pumps {
+		start()
+	}
+	return res
+}
+
+// prepare makes what one child needs: the reaper's request, the files to
+// close once it has been forked (the child's ends of its pipes, its
+// detached output files) and the pumps to start then. The files and pumps
+// come back even with an error, to be closed and started all the same.
+func (sp *ProcSpawner) prepare(req spawnReq) (reaper.Request, []*os.File, []func(), error) {
+	p := req.prog
+	ps, err := sp.setup(p)
 	if err != nil {
-		return 0, err
+		return reaper.Request{}, nil, nil, err
+	}
+	env, err := ps.env(req)
+	if err != nil {
+		return reaper.Request{}, nil, nil, err
 	}
 	if len(p.Credentials) > 0 {
-		if err := copyCredentials(req.credDir, p.Credentials, cred); err != nil {
-			return 0, err
+		if err := copyCredentials(req.credDir, p.Credentials, ps.cred); err != nil {
+			return reaper.Request{}, nil, nil, err
 		}
 		env = append(env, "CREDENTIALS_DIRECTORY="+req.credDir)
 	}
-	if p.Detach {
-		return sp.spawnDetached(req, env, cred, exited)
-	}
-	stdin, err := os.Open(os.DevNull)
+	stdin, err := sp.devNull()
 	if err != nil {
-		return 0, fmt.Errorf("open %s: %w", os.DevNull, err)
+		return reaper.Request{}, nil, nil, err
 	}
-	defer stdin.Close()
-
-	var toClose []*os.File // the child's ends, closed here once it runs
-	defer func() {
-		for _, f := range toClose {
-			f.Close()
+	exited := req.exited
+	start := reaper.Request{
+		Spec: reaper.Spec{
+			Argv:       append(slices.Clone(p.Argv()), req.args...),
+			Env:        env,
+			Dir:        p.Directory,
+			Credential: ps.cred,
+			Umask:      p.Umask,
+			Rlimits:    rlimits(p),
+			Detach:     p.Detach,
+		},
+		Done: func(e reaper.Exit) { exited(exitStatus(e)) },
+	}
+	if p.Detach {
+		files, err := sp.detachedOutput(req)
+		if err != nil {
+			return reaper.Request{}, files, nil, err
 		}
-	}()
+		start.Spec.Files = []*os.File{stdin, files[0], files[len(files)-1]}
+		return start, files, nil, nil
+	}
+
+	var toClose []*os.File // the child's ends
 	var pumps []func()
 	newPipe := func(stderr bool, o config.Output, console *logs.Console) (*os.File, error) {
-		r, w, err := os.Pipe()
+		r, w, err := childPipe()
 		if err != nil {
-			return nil, fmt.Errorf("pipe: %w", err)
+			return nil, err
 		}
 		toClose = append(toClose, w)
 		sink := &logs.Sink{Name: req.name, Timestamps: p.Timestamps, Ring: req.out.ring,
@@ -114,36 +261,37 @@ func (sp *ProcSpawner) Spawn(req spawnReq, exited func(ExitStatus)) (int, error)
 		})
 		return w, nil
 	}
-
 	stdout, err := newPipe(false, p.Stdout, sp.console(p.Stdout, false))
 	if err != nil {
-		return 0, err
+		return reaper.Request{}, toClose, pumps, err
 	}
 	stderr := stdout
 	if p.Stderr != config.OutputStdout {
 		stderr, err = newPipe(true, p.Stderr, sp.console(p.Stderr, true))
 		if err != nil {
-			return 0, err
+			return reaper.Request{}, toClose, pumps, err
 		}
 	}
-	pid, err := sp.reaper.Start(reaper.Spec{
-		Argv:       append(slices.Clone(p.Argv()), req.args...),
-		Env:        env,
-		Dir:        p.Directory,
-		Files:      []*os.File{stdin, stdout, stderr},
-		Credential: cred,
-		Umask:      p.Umask,
-		Rlimits:    rlimits(p),
-	}, func(e reaper.Exit) { exited(exitStatus(e)) })
-	// Start the pumps either way: on failure, closing the write ends below
-	// gives them EOF at once.
-	for _, start := range pumps {
-		start()
+	start.Spec.Files = []*os.File{stdin, stdout, stderr}
+	return start, toClose, pumps, nil
+}
+
+// childPipe returns a pipe for a child's output: superd reads r through the
+// poller; w, blocking, is the child's. (os.Pipe would make both ends
+// non-blocking and register both with the poller, and handing w to the
+// child would make it blocking again: five system calls more per pipe.)
+func childPipe() (r, w *os.File, err error) {
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		return nil, nil, fmt.Errorf("pipe: %w", err)
 	}
-	if err != nil {
-		return 0, err
+	// O_NONBLOCK is the only status flag a fresh pipe end takes.
+	if _, err := unix.FcntlInt(uintptr(p[0]), unix.F_SETFL, unix.O_NONBLOCK); err != nil {
+		syscall.Close(p[0])
+		syscall.Close(p[1])
+		return nil, nil, fmt.Errorf("pipe: %w", err)
 	}
-	return pid, nil
+	return os.NewFile(uintptr(p[0]), "|0"), os.NewFile(uintptr(p[1]), "|1"), nil
 }
 
 func (sp *ProcSpawner) console(o config.Output, stderr bool) *logs.Console {
@@ -217,67 +365,108 @@ func superdOwn(k string) bool {
 	return strings.HasPrefix(k, "SUPERD_")
 }
 
-// buildEnv composes a child's environment, later entries winning: superd's
-// (when inherited, minus env_exclude, superd's own variables and SUPERD_*),
-// the user's HOME, USER, LOGNAME and SHELL, env_files in order, environment,
-// then what superd sets.
-func buildEnv(base []string, p *config.Program, u *user.User, req spawnReq) ([]string, error) {
-	vars := make(map[string]string)
-	var order []string
-	set := func(k, v string) {
-		if _, ok := vars[k]; !ok {
-			order = append(order, k)
-		}
-		vars[k] = v
+// envList is an environment being composed: setting a key again replaces
+// its value where it first appeared. Its first entries may be a copy of
+// another list's (see extend), whose key positions it shares, read only.
+type envList struct {
+	kvs    []string         // KEY=VALUE
+	shared []map[string]int // key → position in kvs, of the copied entries
+	// own is key → position in kvs of the keys added to this list; nil:
+	// they are found by a scan of kvs[from:] (for a few keys).
+	own  map[string]int
+	from int
+}
+
+// extend returns a new list that starts as a copy of e, with room for more
+// entries, and indexes the keys it adds when there may be more than a few
+// (indexed > 0).
+func (e *envList) extend(more, indexed int) *envList {
+	x := &envList{kvs: make([]string, len(e.kvs), len(e.kvs)+more), from: len(e.kvs)}
+	copy(x.kvs, e.kvs)
+	x.shared = append(slices.Clip(e.shared), e.own)
+	if indexed > 0 {
+		x.own = make(map[string]int, indexed)
 	}
-	if p.InheritEnvironment {
-		for _, kv := range base {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || superdOwn(k) || slices.Contains(p.EnvExclude, k) {
-				continue
+	return x
+}
+
+func (e *envList) set(k, v string) {
+	kv := k + "=" + v
+	for _, m := range e.shared {
+		if i, ok := m[k]; ok {
+			e.kvs[i] = kv
+			return
+		}
+	}
+	if e.own != nil {
+		if i, ok := e.own[k]; ok {
+			e.kvs[i] = kv
+			return
+		}
+		e.own[k] = len(e.kvs)
+	} else {
+		for i := e.from; i < len(e.kvs); i++ {
+			if old := e.kvs[i]; len(old) > len(k) && old[len(k)] == '=' && old[:len(k)] == k {
+				e.kvs[i] = kv
+				return
 			}
-			set(k, v)
 		}
 	}
-	if u != nil {
-		set("HOME", u.HomeDir)
-		set("USER", u.Username)
-		set("LOGNAME", u.Username)
-		set("SHELL", loginShell(u.Username))
-	}
-	for _, path := range p.EnvFiles {
-		kvs, err := readEnvFile(path)
-		if err != nil {
-			return nil, err
-		}
-		for _, kv := range kvs {
-			set(kv[0], kv[1])
-		}
-	}
+	e.kvs = append(e.kvs, kv)
+}
+
+// setEnvironment sets the program's environment table, by key, then
+// SUPERD_PROGRAM.
+func (e *envList) setEnvironment(p *config.Program) {
 	keys := make([]string, 0, len(p.Environment))
 	for k := range p.Environment {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		set(k, p.Environment[k])
+		e.set(k, p.Environment[k])
 	}
-	set("SUPERD_PROGRAM", p.Name)
-	set("SUPERD_INSTANCE", strconv.Itoa(req.index))
+	e.set("SUPERD_PROGRAM", p.Name)
+}
+
+// env composes a child's environment, later entries winning: superd's
+// (when inherited, minus env_exclude, superd's own variables and SUPERD_*),
+// the user's HOME, USER, LOGNAME and SHELL, env_files in order, environment,
+// then what superd sets. All but the env_files and what differs per start
+// comes from ps.head, built once per generation of the program.
+func (ps *progSetup) env(req spawnReq) ([]string, error) {
+	p := ps.prog
+	var files [][2]string
+	for _, path := range p.EnvFiles {
+		kvs, err := readEnvFile(path)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, kvs...)
+	}
+	indexed := 0
+	if len(files) > 0 {
+		indexed = len(files) + len(p.Environment)
+	}
+	// Room for CREDENTIALS_DIRECTORY, appended by the caller.
+	e := ps.head.extend(len(files)+len(p.Environment)+6, indexed)
+	if len(p.EnvFiles) > 0 {
+		for _, kv := range files {
+			e.set(kv[0], kv[1])
+		}
+		e.setEnvironment(p)
+	}
+	e.set("SUPERD_INSTANCE", strconv.Itoa(req.index))
 	if req.socket != "" {
-		set("SUPERD_SOCKET", req.socket)
+		e.set("SUPERD_SOCKET", req.socket)
 	}
 	if req.notifySocket != "" {
-		set("NOTIFY_SOCKET", req.notifySocket)
+		e.set("NOTIFY_SOCKET", req.notifySocket)
 		if p.Watchdog > 0 {
-			set("WATCHDOG_USEC", strconv.FormatInt(p.Watchdog.Microseconds(), 10))
+			e.set("WATCHDOG_USEC", strconv.FormatInt(p.Watchdog.Microseconds(), 10))
 		}
 	}
-	env := make([]string, 0, len(order))
-	for _, k := range order {
-		env = append(env, k+"="+vars[k])
-	}
-	return env, nil
+	return e.kvs, nil
 }
 
 // readEnvFile reads KEY=VALUE lines; blank lines and # comments are
@@ -343,10 +532,12 @@ func (sp *ProcSpawner) Probe(ctx context.Context, c *config.Check, dir string) e
 	return fmt.Errorf("empty check")
 }
 
-// spawnDetached starts a detached child: its own session, no Pdeathsig, its
-// output straight into its files (no pipe through superd), so it keeps
-// running, and writing, when superd exits or dies.
-func (sp *ProcSpawner) spawnDetached(req spawnReq, env []string, cred *syscall.Credential, exited func(ExitStatus)) (int, error) {
+// detachedOutput opens a detached child's stdout and stderr (one file when
+// stderr goes to stdout): its output goes straight into its files, no pipe
+// through superd, so it keeps running, and writing, when superd exits or
+// dies. The files come back to be closed once the child is forked, even
+// with an error.
+func (sp *ProcSpawner) detachedOutput(req spawnReq) ([]*os.File, error) {
 	p := req.prog
 	open := func(o config.Output, stderr bool) (*os.File, error) {
 		path := req.logPath
@@ -365,33 +556,18 @@ func (sp *ProcSpawner) spawnDetached(req spawnReq, env []string, cred *syscall.C
 		}
 		return f, nil
 	}
-	stdin, err := os.Open(os.DevNull)
-	if err != nil {
-		return 0, err
-	}
-	defer stdin.Close()
 	stdout, err := open(p.Stdout, false)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	defer stdout.Close()
-	stderr := stdout
-	if p.Stderr != config.OutputStdout {
-		if stderr, err = open(p.Stderr, true); err != nil {
-			return 0, err
-		}
-		defer stderr.Close()
+	if p.Stderr == config.OutputStdout {
+		return []*os.File{stdout}, nil
 	}
-	return sp.reaper.Start(reaper.Spec{
-		Argv:       append(slices.Clone(p.Argv()), req.args...),
-		Env:        env,
-		Dir:        p.Directory,
-		Files:      []*os.File{stdin, stdout, stderr},
-		Credential: cred,
-		Umask:      p.Umask,
-		Rlimits:    rlimits(p),
-		Detach:     true,
-	}, func(e reaper.Exit) { exited(exitStatus(e)) })
+	stderr, err := open(p.Stderr, true)
+	if err != nil {
+		return []*os.File{stdout}, err
+	}
+	return []*os.File{stdout, stderr}, nil
 }
 
 // copyCredentials copies each named credential file into dir (0500, files

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -36,6 +37,8 @@ var ErrNotOwned = errors.New("process is not a live child of superd")
 
 // ErrStopped is returned by Start after Run has returned.
 var ErrStopped = errors.New("reaper stopped")
+
+var errEmptyArgv = errors.New("empty argv")
 
 // Exit is the end of a registered child, as wait4 reported it.
 type Exit struct {
@@ -91,16 +94,34 @@ type Spec struct {
 	Ctty       int
 }
 
-type spawnReq struct {
-	spec  Spec
-	done  func(Exit)
-	reply chan<- spawnReply
+// Request is one child for StartAll: how to start it, and the function
+// that gets its exit (see Start).
+type Request struct {
+	Spec Spec
+	Done func(Exit)
 }
 
-type spawnReply struct {
-	pid int
-	err error
+// Result is the outcome of one Request: the child's pid, or why it did not
+// start.
+type Result struct {
+	Pid int
+	Err error
 }
+
+// batch is what StartAll hands the spawner thread: the thread forks each
+// request as it arrives on reqs, appends its result to res, and closes done
+// once reqs is closed.
+type batch struct {
+	reqs chan Request
+	res  []Result
+	done chan struct{}
+}
+
+// batchAhead is how many requests StartAll's caller may make ahead of the
+// spawner thread. It can fill up, harmlessly: the caller then waits for the
+// thread to take the next request, which only paces it; the buffer is there
+// so the caller runs ahead instead of handing over each request alone.
+const batchAhead = 16
 
 // Reaper starts children, reaps every child and orphan, and delivers each
 // registered child's exit to the function given at its start. Its methods are
@@ -108,7 +129,7 @@ type spawnReply struct {
 type Reaper struct {
 	logger  *slog.Logger
 	shim    string // path of superd's binary for the rlimit shim
-	spawn   chan spawnReq
+	spawn   chan *batch
 	stopped chan struct{} // closed when Run returns
 	orphans atomic.Uint64
 
@@ -123,8 +144,11 @@ type Reaper struct {
 // recentOrphans is how many orphan exits Adopt can look back on.
 const recentOrphans = 256
 
+// proc is a registered child. It holds no pidfd: each would be one more
+// descriptor that every later fork copies and every exec closes again (at
+// 500 children, a sixth of a start's time); Signal opens one while it holds
+// the lock, when the pid cannot have been reaped.
 type proc struct {
-	p    *os.Process
 	done func(Exit)
 }
 
@@ -134,7 +158,7 @@ func New(logger *slog.Logger) *Reaper {
 	return &Reaper{
 		logger:  logger,
 		shim:    shim,
-		spawn:   make(chan spawnReq),
+		spawn:   make(chan *batch),
 		stopped: make(chan struct{}),
 		procs:   make(map[int]*proc),
 	}
@@ -192,14 +216,19 @@ func (r *Reaper) spawner(ready chan<- error) {
 	ready <- nil
 	for {
 		select {
-		case req := <-r.spawn:
-			mask := base
-			if req.spec.Umask >= 0 {
-				mask = req.spec.Umask
+		case b := <-r.spawn:
+			// Back to back, as the caller makes them: one hand-over
+			// between threads per batch, not per child.
+			for req := range b.reqs {
+				mask := base
+				if req.Spec.Umask >= 0 {
+					mask = req.Spec.Umask
+				}
+				unix.Umask(mask)
+				pid, err := r.forkRegister(req.Spec, req.Done)
+				b.res = append(b.res, Result{Pid: pid, Err: err})
 			}
-			unix.Umask(mask)
-			pid, err := r.forkRegister(req.spec, req.done)
-			req.reply <- spawnReply{pid, err}
+			close(b.done)
 		case <-r.stopped:
 			// Keep the thread: block forever without taking requests.
 			select {}
@@ -209,23 +238,18 @@ func (r *Reaper) spawner(ready chan<- error) {
 
 // forkRegister forks and registers the child under the reaping lock.
 func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
-	attr := &os.ProcAttr{
-		Dir:   spec.Dir,
-		Env:   spec.Env,
-		Files: spec.Files,
-		Sys:   &syscall.SysProcAttr{Credential: spec.Credential},
-	}
+	attr := &syscall.SysProcAttr{Credential: spec.Credential}
 	if spec.Detach {
-		attr.Sys.Setsid = true
+		attr.Setsid = true
 	} else {
-		attr.Sys.Setpgid = true
-		attr.Sys.Pdeathsig = syscall.SIGKILL
-		attr.Sys.Foreground = spec.Foreground
-		attr.Sys.Ctty = spec.Ctty
+		attr.Setpgid = true
+		attr.Pdeathsig = syscall.SIGKILL
+		attr.Foreground = spec.Foreground
+		attr.Ctty = spec.Ctty
 	}
 	argv := spec.Argv
 	if len(argv) == 0 {
-		return 0, errors.New("empty argv")
+		return 0, errEmptyArgv
 	}
 	name := argv[0]
 	if spec.Path != "" {
@@ -236,14 +260,27 @@ func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
 		argv = shimArgv(r.shim, spec.Rlimits, append([]string{name}, spec.Argv[1:]...))
 		name = argv[0]
 	}
+	env := spec.Env
+	if env == nil {
+		env = syscall.Environ()
+	}
+	// As os.StartProcess, but without the pidfd it would open and keep.
+	fds := make([]uintptr, len(spec.Files))
+	for i, f := range spec.Files {
+		fds[i] = ^uintptr(0) // closed in the child
+		if f != nil {
+			fds[i] = f.Fd()
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p, err := os.StartProcess(name, argv, attr)
+	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: fds, Sys: attr})
+	runtime.KeepAlive(spec.Files) // no finalizer closes them before the fork
 	if err != nil {
-		return 0, err
+		return 0, &os.PathError{Op: "fork/exec", Path: name, Err: err}
 	}
-	r.procs[p.Pid] = &proc{p: p, done: done}
-	return p.Pid, nil
+	r.procs[pid] = &proc{done: done}
+	return pid, nil
 }
 
 // Adopt registers pid, a process superd did not start but will reap (a
@@ -266,14 +303,10 @@ func (r *Reaper) Adopt(pid int, done func(Exit)) error {
 			return nil
 		}
 	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
+	if err := signalPid(pid, syscall.Signal(0)); err != nil {
 		return fmt.Errorf("adopt %d: %w", pid, err)
 	}
-	if err := p.Signal(syscall.Signal(0)); err != nil {
-		return fmt.Errorf("adopt %d: %w", pid, err)
-	}
-	r.procs[pid] = &proc{p: p, done: done}
+	r.procs[pid] = &proc{done: done}
 	return nil
 }
 
@@ -283,14 +316,49 @@ func (r *Reaper) Adopt(pid int, done func(Exit)) error {
 // (ENOENT, EACCES, a bad directory) is returned as an error and done is never
 // called.
 func (r *Reaper) Start(spec Spec, done func(Exit)) (int, error) {
-	reply := make(chan spawnReply, 1)
-	select {
-	case r.spawn <- spawnReq{spec: spec, done: done, reply: reply}:
-	case <-r.stopped:
-		return 0, ErrStopped
+	res := r.startAll(func(yield func(Request) bool) { yield(Request{Spec: spec, Done: done}) }, 1)
+	return res[0].Pid, res[0].Err
+}
+
+// StartAll starts every request reqs yields, as Start would, in order and
+// back to back on the spawner thread, and returns one Result per request in
+// the same order. The thread forks each request as soon as it is yielded,
+// while reqs (on the caller's goroutine) makes the next one; the batch
+// costs one hand-over to the thread and back, where a Start per child
+// costs one each. reqs must not call the Reaper: the thread serves this
+// batch alone until reqs returns. A request that fails (fork, exec, chdir)
+// gets its error and never a call of its Done; the requests after it are
+// still started. After Run has returned, every Result is ErrStopped.
+func (r *Reaper) StartAll(reqs iter.Seq[Request]) []Result { return r.startAll(reqs, batchAhead) }
+
+func (r *Reaper) startAll(reqs iter.Seq[Request], ahead int) []Result {
+	var b *batch
+	refused := 0 // requests yielded after Run returned
+	for req := range reqs {
+		if b == nil && refused == 0 {
+			nb := &batch{reqs: make(chan Request, ahead), done: make(chan struct{})}
+			select {
+			case r.spawn <- nb:
+				b = nb
+			case <-r.stopped:
+			}
+		}
+		if b == nil {
+			refused++
+			continue
+		}
+		b.reqs <- req
 	}
-	rep := <-reply
-	return rep.pid, rep.err
+	var res []Result
+	if b != nil {
+		close(b.reqs)
+		<-b.done
+		res = b.res
+	}
+	for range refused {
+		res = append(res, Result{Err: ErrStopped})
+	}
+	return res
 }
 
 // reap collects every exited child under the lock, then delivers the exits
@@ -324,7 +392,6 @@ func (r *Reaper) reap() {
 	}
 	r.mu.Unlock()
 	for _, d := range out {
-		d.pr.p.Release()
 		d.pr.done(d.ex)
 	}
 }
@@ -335,11 +402,22 @@ func (r *Reaper) reap() {
 func (r *Reaper) Signal(pid int, sig syscall.Signal) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	pr, ok := r.procs[pid]
-	if !ok {
+	if _, ok := r.procs[pid]; !ok {
 		return ErrNotOwned
 	}
-	return pr.p.Signal(sig)
+	return signalPid(pid, sig)
+}
+
+// signalPid sends sig to pid through a pidfd opened for the purpose. The
+// caller holds r.mu and pid is registered, so pid has not been reaped: the
+// pidfd is that process's, live or a zombie.
+func signalPid(pid int, sig syscall.Signal) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	defer p.Release()
+	return p.Signal(sig)
 }
 
 // SignalGroup sends sig to the process group pgid. Linux does not recycle a

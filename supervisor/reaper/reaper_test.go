@@ -3,9 +3,11 @@ package reaper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -333,5 +335,214 @@ func TestAdopt(t *testing.T) {
 	}
 	if err := r.Adopt(999999, func(Exit) {}); err == nil {
 		t.Errorf("Adopt(a pid that does not exist) = nil; want an error")
+	}
+}
+
+// TestStartAll starts batches in which some children cannot start: the
+// others start all the same, each with its own umask, and each exit goes to
+// its own Done; a failure is reported for exactly the request that failed.
+func TestStartAll(t *testing.T) {
+	r := startReaper(t)
+	base := unix.Umask(0o022)
+	unix.Umask(base)
+	type child struct {
+		argv  []string // default: sh reporting its umask, exiting with 10+i
+		dir   string
+		umask int
+		want  error // nil: starts
+	}
+	ok := func(umask int) child { return child{umask: umask} }
+	tests := []struct {
+		name     string
+		children []child
+	}{
+		{"one", []child{ok(-1)}},
+		{"all start, own umasks", []child{ok(0o027), ok(-1), ok(0o077), ok(0o002)}},
+		{"exec fails in the middle", []child{ok(0o027), {argv: []string{"/nonexistent/cmd"}, umask: -1, want: syscall.ENOENT}, ok(0o077)}},
+		{"not executable in the middle", []child{ok(-1), {argv: []string{"/etc/passwd"}, umask: -1, want: syscall.EACCES}, ok(-1)}},
+		{"chdir fails in the middle", []child{ok(-1), {dir: "/nonexistent", umask: 0o077, want: syscall.ENOENT}, ok(0o027)}},
+		{"first and last fail", []child{{argv: []string{"/nonexistent/a"}, umask: -1, want: syscall.ENOENT}, ok(0o027), {argv: []string{"/nonexistent/b"}, umask: -1, want: syscall.ENOENT}}},
+		{"empty argv", []child{ok(-1), {argv: []string{}, umask: -1, want: errEmptyArgv}, ok(-1)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := len(tt.children)
+			reqs := make([]Request, n)
+			outs := make([]*os.File, n)
+			exits := make([]chan Exit, n)
+			for i, c := range tt.children {
+				pr, pw, err := os.Pipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer pr.Close()
+				defer pw.Close()
+				outs[i] = pr
+				exits[i] = make(chan Exit, 1) // one exit, sent once
+				argv := c.argv
+				if argv == nil {
+					argv = []string{"/bin/sh", "-c", "umask; exit " + strconv.Itoa(10+i)}
+				}
+				reqs[i] = Request{
+					Spec: Spec{Argv: argv, Dir: c.dir, Files: []*os.File{nil, pw, pw}, Umask: c.umask},
+					Done: func(e Exit) { exits[i] <- e },
+				}
+			}
+			res := r.StartAll(slices.Values(reqs))
+			if len(res) != n {
+				t.Fatalf("StartAll(%d requests) = %d results; want %d", n, len(res), n)
+			}
+			for _, req := range reqs {
+				req.Spec.Files[1].Close() // the children hold theirs
+			}
+			for i, c := range tt.children {
+				if c.want != nil {
+					if !errors.Is(res[i].Err, c.want) || res[i].Pid != 0 {
+						t.Errorf("StartAll()[%d] = %d, %v; want 0, %v", i, res[i].Pid, res[i].Err, c.want)
+					}
+					continue
+				}
+				if res[i].Err != nil || res[i].Pid <= 0 {
+					t.Errorf("StartAll()[%d] = %d, %v; want a pid", i, res[i].Pid, res[i].Err)
+					continue
+				}
+				out, _ := io.ReadAll(outs[i])
+				want := base
+				if c.umask >= 0 {
+					want = c.umask
+				}
+				if got := strings.TrimSpace(string(out)); got != fmt.Sprintf("%04o", want) {
+					t.Errorf("child %d umask = %q; want %04o", i, got, want)
+				}
+				select {
+				case e := <-exits[i]:
+					if e.Pid != res[i].Pid || e.Code() != 10+i {
+						t.Errorf("child %d exit = pid %d code %d; want pid %d code %d", i, e.Pid, e.Code(), res[i].Pid, 10+i)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatalf("child %d: exit never delivered", i)
+				}
+			}
+			for i, c := range tt.children {
+				if c.want == nil {
+					continue
+				}
+				select {
+				case e := <-exits[i]:
+					t.Errorf("child %d failed to start, yet its Done got %+v", i, e)
+				default:
+				}
+			}
+		})
+	}
+}
+
+// TestStartAllAfterStop: once Run has returned, every request of a batch
+// fails with ErrStopped and nothing blocks.
+func TestStartAllAfterStop(t *testing.T) {
+	r := New(slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	// exits when cancel is called just below
+	go func() { errc <- r.Run(ctx) }()
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	spec := Spec{Argv: []string{"/bin/true"}, Umask: -1}
+	res := r.StartAll(slices.Values([]Request{{Spec: spec, Done: func(Exit) {}}, {Spec: spec, Done: func(Exit) {}}}))
+	for i, x := range res {
+		if !errors.Is(x.Err, ErrStopped) {
+			t.Errorf("StartAll()[%d] = %d, %v; want ErrStopped", i, x.Pid, x.Err)
+		}
+	}
+	if res := r.StartAll(slices.Values([]Request(nil))); len(res) != 0 {
+		t.Errorf("StartAll(no requests) = %v; want no results", res)
+	}
+}
+
+// TestChildrenHoldNoDescriptor: a live child costs superd no descriptor (no
+// pidfd is kept: every later fork would copy it and every exec close it),
+// and Signal still reaches it.
+func TestChildrenHoldNoDescriptor(t *testing.T) {
+	r := startReaper(t)
+	fds := func() int {
+		t.Helper()
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	const n = 20
+	exits := make(chan Exit, n) // buffered: holds every exit
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Spec: Spec{Argv: []string{"/bin/sleep", "100"}, Umask: -1}, Done: func(e Exit) { exits <- e }}
+	}
+	res := r.StartAll(slices.Values(reqs))
+	if got := fds(); got > before {
+		t.Errorf("descriptors with %d live children = %d; want at most %d, as before", n, got, before)
+	}
+	for _, x := range res {
+		if x.Err != nil {
+			t.Fatalf("StartAll() = %v", x.Err)
+		}
+		if err := r.Signal(x.Pid, syscall.SIGKILL); err != nil {
+			t.Errorf("Signal(%d, SIGKILL) = %v", x.Pid, err)
+		}
+	}
+	for range n {
+		select {
+		case e := <-exits:
+			if !e.Status.Signaled() || e.Status.Signal() != syscall.SIGKILL {
+				t.Errorf("pid %d exit status = %v; want killed by SIGKILL", e.Pid, e.Status)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("exits never delivered")
+		}
+	}
+}
+
+// TestStartAllForksAsYielded: the spawner thread forks each request as soon
+// as it is yielded, while the caller makes the next one: here the caller
+// waits for the first child's output before it yields the second.
+func TestStartAllForksAsYielded(t *testing.T) {
+	r := startReaper(t)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	exits := make(chan Exit, 2) // buffered: holds both exits
+	spec := Spec{Argv: []string{"/bin/sh", "-c", "echo first"}, Files: []*os.File{nil, pw, pw}, Umask: -1}
+	var got string
+	res := r.StartAll(func(yield func(Request) bool) {
+		if !yield(Request{Spec: spec, Done: func(e Exit) { exits <- e }}) {
+			return
+		}
+		pr.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 64)
+		n, err := pr.Read(buf)
+		got = string(buf[:n])
+		if err != nil {
+			t.Errorf("read the first child's output while making the second request: %v", err)
+		}
+		yield(Request{Spec: Spec{Argv: []string{"/bin/true"}, Umask: -1}, Done: func(e Exit) { exits <- e }})
+	})
+	if got != "first\n" {
+		t.Errorf("first child's output before the second request = %q; want %q", got, "first\n")
+	}
+	if len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("StartAll() = %+v; want two started", res)
+	}
+	for range 2 {
+		select {
+		case <-exits:
+		case <-time.After(30 * time.Second):
+			t.Fatal("exits never delivered")
+		}
 	}
 }
