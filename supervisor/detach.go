@@ -310,12 +310,7 @@ func (s *Supervisor) adoptForked(in *instance, now time.Time) {
 		if !ok {
 			err = errors.New("this spawner cannot adopt daemons")
 		} else {
-			err = a.Adopt(pid, func(st ExitStatus) {
-				select {
-				case s.exits <- exitMsg{in: in, st: st}:
-				case <-s.done:
-				}
-			})
+			err = a.Adopt(pid, s.exitsOf(in))
 		}
 	}
 	if err != nil {

@@ -460,12 +460,7 @@ func (s *Supervisor) prepareSpawn(in *instance) (launch, spawnReq) {
 	if len(in.prog.Credentials) > 0 {
 		req.credDir = s.credDir(in.name)
 	}
-	req.exited = func(st ExitStatus) {
-		select {
-		case s.exits <- exitMsg{in: in, st: st}:
-		case <-s.done:
-		}
-	}
+	req.exited = s.exitsOf(in)
 	return l, req
 }
 
@@ -487,6 +482,17 @@ func (s *Supervisor) spawnFailed(l launch, err error, now time.Time) {
 	l.in.spawnFailures++
 	s.logger.Warn("start failed", "instance", l.in.name, "err", err)
 	s.apply(l.in, event{kind: evSpawnErr, err: err}, now)
+}
+
+// exitsOf is the callback that hands the exits of in's processes to the
+// loop; the reaper calls it from its own goroutine.
+func (s *Supervisor) exitsOf(in *instance) func(ExitStatus) {
+	return func(st ExitStatus) {
+		select {
+		case s.exits <- exitMsg{in: in, st: st}:
+		case <-s.done:
+		}
+	}
 }
 
 func (s *Supervisor) onExit(m exitMsg, now time.Time) {

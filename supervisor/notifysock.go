@@ -113,12 +113,7 @@ func (s *Supervisor) handOff(in *instance) int {
 	if !ok {
 		return 0
 	}
-	err := a.Adopt(pid, func(st ExitStatus) {
-		select {
-		case s.exits <- exitMsg{in: in, st: st}:
-		case <-s.done:
-		}
-	})
+	err := a.Adopt(pid, s.exitsOf(in))
 	if err != nil {
 		s.logger.Warn("could not supervise MAINPID", "instance", in.name, "pid", pid, "err", err)
 		return 0
