@@ -33,6 +33,15 @@ func (s *Supervisor) notifySocket(in *instance) (string, error) {
 	if in.notify != nil {
 		return in.notify.Path(), nil
 	}
+	// A retired instance of the same name (one a reload changed, down by
+	// now) holds the same path: close its socket first, so that its
+	// removal cannot take this one's file.
+	for _, r := range s.retired {
+		if r.name == in.name && r.notify != nil {
+			r.notify.Close()
+			r.notify = nil
+		}
+	}
 	name := strings.ReplaceAll(in.name, ":", "-") + ".sock"
 	sock, err := notify.Listen(filepath.Join(s.cfg.Superd.StateDir, "notify", name))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -50,9 +51,10 @@ type Message struct {
 
 // Socket is one instance's notify socket.
 type Socket struct {
-	path string
-	conn *net.UnixConn
-	fi   os.FileInfo // the socket file as made, so Close removes only ours
+	path   string
+	conn   *net.UnixConn
+	fi     os.FileInfo // the socket file as made, so Close removes only ours
+	closed sync.Once
 }
 
 // Listen creates the datagram socket at path (its folder 0755, the socket
@@ -85,12 +87,17 @@ func Listen(path string) (*Socket, error) {
 
 // Close closes the socket (ending Serve) and removes its file, unless a
 // successor has since bound the same path. It may be called more than once
-// and from any goroutine.
+// and from any goroutine; only the first call does anything, so a late
+// call (Serve's own, as it returns) cannot remove a successor's file that
+// happens to reuse the inode number of ours. A successor must therefore
+// be made only after Close.
 func (s *Socket) Close() {
-	s.conn.Close()
-	if fi, err := os.Lstat(s.path); err == nil && s.fi != nil && os.SameFile(fi, s.fi) {
-		os.Remove(s.path)
-	}
+	s.closed.Do(func() {
+		s.conn.Close()
+		if fi, err := os.Lstat(s.path); err == nil && s.fi != nil && os.SameFile(fi, s.fi) {
+			os.Remove(s.path)
+		}
+	})
 }
 
 // Path is where the socket lives: the child's NOTIFY_SOCKET.
