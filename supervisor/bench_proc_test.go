@@ -16,20 +16,35 @@ import (
 	"github.com/superd/superd/supervisor/reaper"
 )
 
+// realSpawner starts a real reaper and spawner writing output under dir
+// (consoles to /dev/null); stop ends both and waits for them.
+func realSpawner(b *testing.B, dir string, logger *slog.Logger) (sp *ProcSpawner, outs *Outputs, stop func()) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rp := reaper.New(logger)
+	rdone := make(chan error, 1)
+	// exits when cancel is called; stop waits for it
+	go func() { rdone <- rp.Run(ctx) }()
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	outs = NewOutputs(dir, logs.NewConsole(null), logs.NewConsole(null), logger)
+	sp = NewProcSpawner(ctx, rp, outs, logger)
+	return sp, outs, func() {
+		cancel()
+		<-rdone
+		sp.Wait()
+		null.Close()
+	}
+}
+
 // BenchmarkJobRunsReal is job runs of /bin/true through the real spawner
 // and reaper with max_concurrent = 8; it reports runs per second.
 func BenchmarkJobRunsReal(b *testing.B) {
 	dir := b.TempDir()
 	logger := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	rp := reaper.New(logger)
-	rdone := make(chan error, 1)
-	// exits when cancel is called; waited on below
-	go func() { rdone <- rp.Run(ctx) }()
-	null, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	defer null.Close()
-	outs := NewOutputs(dir, logs.NewConsole(null), logs.NewConsole(null), logger)
-	sp := NewProcSpawner(ctx, rp, outs, logger)
+	sp, outs, stop := realSpawner(b, dir, logger)
 	cfg := withJobs(newConfig(dir), jobCfg("t", func(j *config.Job) {
 		j.MaxConcurrent, j.QueueMax, j.KeepRuns = 8, 1<<16, 1<<16
 		j.Stdout = config.OutputNull
@@ -41,9 +56,7 @@ func BenchmarkJobRunsReal(b *testing.B) {
 	defer func() {
 		s.Shutdown(context.Background())
 		<-sdone
-		cancel()
-		<-rdone
-		sp.Wait()
+		stop()
 	}()
 	b.ResetTimer()
 	start := time.Now()
@@ -79,20 +92,8 @@ func BenchmarkStartReal(b *testing.B) {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			dir := b.TempDir()
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-			ctx, cancel := context.WithCancel(context.Background())
-			rp := reaper.New(logger)
-			rdone := make(chan error, 1)
-			// exits when cancel is called; waited on below
-			go func() { rdone <- rp.Run(ctx) }()
-			null, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-			defer null.Close()
-			outs := NewOutputs(dir, logs.NewConsole(null), logs.NewConsole(null), logger)
-			sp := NewProcSpawner(ctx, rp, outs, logger)
-			defer func() {
-				cancel()
-				<-rdone
-				sp.Wait()
-			}()
+			sp, outs, stop := realSpawner(b, dir, logger)
+			defer stop()
 			var progs []*config.Program
 			for i := range n {
 				progs = append(progs, prog(fmt.Sprintf("p%03d", i), startSeconds(0), func(p *config.Program) {
