@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,10 +44,10 @@ func runFloors(ctx context.Context, e *env) ([]row, error) {
 		}
 		writes = append(writes, w)
 	}
-	e.progress("floors: %.0f fork+exec/s, pipe %.0f MiB/s, page-cache write %.0f MiB/s", medianFloat(forks), medianFloat(pipes), medianFloat(writes))
-	fork.floor = numCell(fmt.Sprintf("%.0f/s", medianFloat(forks)), medianFloat(forks))
-	pipe.floor = numCell(sig3(medianFloat(pipes)), medianFloat(pipes))
-	write.floor = numCell(sig3(medianFloat(writes)), medianFloat(writes))
+	e.progress("floors: %.0f fork+exec/s, pipe %.0f MiB/s, page-cache write %.0f MiB/s", median(forks), median(pipes), median(writes))
+	fork.floor = numCell(fmt.Sprintf("%.0f/s", median(forks)), median(forks))
+	pipe.floor = numCell(sig3(median(pipes)), median(pipes))
+	write.floor = numCell(sig3(median(writes)), median(writes))
 	return []row{fork, pipe, write}, nil
 }
 
@@ -71,13 +70,7 @@ func forkRate(e *env, n int) (float64, error) {
 			return 0, fmt.Errorf("fork/exec /bin/true: %w", err)
 		}
 		e.procs.add(pid, procKind{waited: true})
-		var ws syscall.WaitStatus
-		for {
-			_, err = syscall.Wait4(pid, &ws, 0, nil)
-			if !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
+		err = waitChild(pid)
 		e.procs.forget(pid)
 		if err != nil {
 			return 0, fmt.Errorf("wait4 %d: %w", pid, err)

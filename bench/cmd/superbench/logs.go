@@ -86,14 +86,14 @@ func runLogs(ctx context.Context, e *env) ([]row, error) {
 			piped = append(piped, float64(n)/(1<<20)/d2.Seconds())
 		}
 		for name, rs := range rates {
-			m := medianFloat(rs)
+			m := median(rs)
 			rate.values[name] = numCell(sig3(m), m)
 			pipe.values[name] = rate.values[name]
-			c := medianFloat(cpus[name])
+			c := median(cpus[name])
 			cpu.values[name] = numCell(sig3(c)+" s", c)
 		}
-		rate.floor = numCell(sig3(medianFloat(direct)), medianFloat(direct))
-		pipe.floor = numCell(sig3(medianFloat(piped)), medianFloat(piped))
+		rate.floor = numCell(sig3(median(direct)), median(direct))
+		pipe.floor = numCell(sig3(median(piped)), median(piped))
 		rows = append(rows, rate, pipe, cpu)
 	}
 	return rows, nil

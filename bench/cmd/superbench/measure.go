@@ -176,22 +176,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[min(max(rank, 1), len(s))-1]
 }
 
-// median returns the median of ds (the mean of the two middle values for
-// an even count).
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// medianFloat is median for plain numbers.
-func medianFloat(xs []float64) float64 {
+// median returns the median of xs (the mean of the two middle values for
+// an even count); 0 for none.
+func median[T time.Duration | float64](xs []T) T {
 	if len(xs) == 0 {
 		return 0
 	}

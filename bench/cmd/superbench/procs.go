@@ -229,3 +229,14 @@ func (p *procs) waitOrphans(ctx context.Context) error {
 		waitBriefly()
 	}
 }
+
+// waitChild waits for the child pid to exit and reaps it, through EINTR.
+func waitChild(pid int) error {
+	var ws syscall.WaitStatus
+	for {
+		_, err := syscall.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, syscall.EINTR) {
+			return err
+		}
+	}
+}

@@ -118,7 +118,7 @@ func runReaping(ctx context.Context, e *env) ([]row, error) {
 	}
 	for _, r := range rs {
 		k := r.mode + "/" + r.column
-		p := medianFloat(peaks[k])
+		p := median(peaks[k])
 		rows["reap."+r.mode+".peak"].values[r.column] = numCell(strconv.FormatFloat(p, 'f', -1, 64), p)
 		rows["reap."+r.mode+".zero"].values[r.column] = durCell(median(zeros[k]))
 	}

@@ -414,13 +414,7 @@ func (l *loopSupervisor) run() error {
 		l.mu.Lock()
 		l.cur = 0
 		l.mu.Unlock()
-		var ws syscall.WaitStatus
-		for {
-			_, err = syscall.Wait4(pid, &ws, 0, nil)
-			if !errors.Is(err, syscall.EINTR) {
-				break
-			}
-		}
+		err = waitChild(pid)
 		l.procs.forget(pid)
 		if err != nil {
 			return fmt.Errorf("wait4 %d: %w", pid, err)

@@ -207,7 +207,13 @@ func (s *superdSys) superctl(ctx context.Context, args ...string) error {
 // LogFiles returns the rotated files of log_dir/PROGRAM.log that exist,
 // oldest first, then PROGRAM.log itself.
 func (s *superdSys) LogFiles(program string) ([]string, error) {
-	base := filepath.Join(s.dir, "logs", program+".log")
+	return rotatedLogs(filepath.Join(s.dir, "logs", program+".log"))
+}
+
+// rotatedLogs returns the files BASE.N that exist, highest N (oldest)
+// first, then BASE itself if it exists: the naming superd and supervisord
+// share.
+func rotatedLogs(base string) ([]string, error) {
 	files, err := filepath.Glob(base + ".*")
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -287,16 +285,7 @@ func (s *supervisordSys) CLINoop(ctx context.Context) error {
 // LogFiles returns logs/PROGRAM.log.N, highest N (oldest) first, then
 // logs/PROGRAM.log.
 func (s *supervisordSys) LogFiles(program string) ([]string, error) {
-	base := filepath.Join(s.dir, "logs", program+".log")
-	files, err := filepath.Glob(base + ".*")
-	if err != nil {
-		return nil, err
-	}
-	slices.SortFunc(files, func(a, b string) int { return cmp.Compare(rotation(b), rotation(a)) })
-	if _, err := os.Stat(base); err == nil {
-		files = append(files, base)
-	}
-	return files, nil
+	return rotatedLogs(filepath.Join(s.dir, "logs", program+".log"))
 }
 
 // Stop sends SIGTERM: supervisord stops every program, then exits 0.
