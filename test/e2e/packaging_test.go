@@ -76,15 +76,11 @@ func TestContainerConfigAsPID1(t *testing.T) {
 	if got := nsPid(t, pid1); got != 1 {
 		t.Fatalf("superd's pid in its namespace = %d; want 1", got)
 	}
-	start := time.Now()
 	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM to superd (pid %d outside): %v", pid1, err)
 	}
 	if code := p.waitExit(30 * time.Second); code != 0 {
 		t.Fatalf("superd as PID 1 after SIGTERM: exit %d; want 0; stderr:\n%s", code, p.stderr.String())
-	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("drain took %s; want well within stop_timeout 10s (the programs' shells end on SIGTERM)", took)
 	}
 	stderr := p.stderr.String()
 	for _, want := range []string{`msg="superd started" pid=1 `, "drain complete"} {
