@@ -361,7 +361,7 @@ func (a *app) completeLiveRuns(cmd *cobra.Command, args []string, _ string) ([]s
 
 // completionRuns asks superd for its runs, briefly; none when it cannot.
 func (a *app) completionRuns(cmd *cobra.Command) []apitype.JobRun {
-	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 	defer cancel()
 	runs, err := a.client().Jobs(ctx)
 	if err != nil {
