@@ -189,13 +189,7 @@ func (c *Client) Logs(ctx context.Context, instance string, n int, follow bool, 
 	}
 	defer resp.Body.Close()
 	if _, err := io.Copy(w, resp.Body); err != nil {
-		if cerr := context.Cause(ctx); cerr != nil {
-			return cerr
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) || isConnError(err) {
-			return fmt.Errorf("read logs of %s: %w: %w", instance, ErrStreamCut, err)
-		}
-		return fmt.Errorf("read logs of %s: %w", instance, err)
+		return streamError(ctx, "read logs of "+instance, err)
 	}
 	return nil
 }
@@ -229,18 +223,25 @@ func (c *Client) Events(ctx context.Context, fn func(apitype.Event) error) error
 			return nil
 		}
 		if err != nil {
-			if cerr := context.Cause(ctx); cerr != nil {
-				return cerr
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) || isConnError(err) {
-				return fmt.Errorf("read events: %w: %w", ErrStreamCut, err)
-			}
-			return fmt.Errorf("read events: %w", err)
+			return streamError(ctx, "read events", err)
 		}
 		if err := fn(ev); err != nil {
 			return err
 		}
 	}
+}
+
+// streamError is the error of a stream whose reading failed with err:
+// ctx's cause when ctx is done, else err wrapped with what, and with
+// ErrStreamCut when the connection broke or the body ended early.
+func streamError(ctx context.Context, what string, err error) error {
+	if cerr := context.Cause(ctx); cerr != nil {
+		return cerr
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) || isConnError(err) {
+		return fmt.Errorf("%s: %w: %w", what, ErrStreamCut, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // isConnError reports whether err comes from the connection rather than
@@ -274,10 +275,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, body
 		return nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		if cerr := context.Cause(ctx); cerr != nil {
-			return cerr
-		}
-		return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+		return decodeError(ctx, method, path, err)
 	}
 	return nil
 }
@@ -299,12 +297,18 @@ func (c *Client) instances(ctx context.Context, method, path string, q url.Value
 		insts, err = apitype.DecodeInstances(buf.Bytes())
 	}
 	if err != nil {
-		if cerr := context.Cause(ctx); cerr != nil {
-			return nil, cerr
-		}
-		return nil, fmt.Errorf("decode answer to %s %s: %w", method, path, err)
+		return nil, decodeError(ctx, method, path, err)
 	}
 	return insts, nil
+}
+
+// decodeError is the error of an answer that could not be read or
+// decoded: ctx's cause when ctx is done, else err naming the request.
+func decodeError(ctx context.Context, method, path string, err error) error {
+	if cerr := context.Cause(ctx); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("decode answer to %s %s: %w", method, path, err)
 }
 
 // send sends a request and returns a 2xx response, whose body the caller

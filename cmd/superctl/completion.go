@@ -1,8 +1,14 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 )
+
+// completionTimeout bounds how long a completion asks superd for names; a
+// shell waits on it at every TAB.
+const completionTimeout = 2 * time.Second
 
 // completionCommand is `superctl completion bash|zsh|fish`.
 func (a *app) completionCommand(root *cobra.Command) *cobra.Command {

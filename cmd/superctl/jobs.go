@@ -240,13 +240,11 @@ func howEnded(r apitype.JobRun) string {
 	return string(r.State)
 }
 
-// printRun writes one run: with -o json its object; else, when idOnly, its
-// id alone, or the jobs table of it.
+// printRun writes one run: with -o json its object as superd sent it (the
+// server makes args an array, never null); else, when idOnly, its id alone,
+// or the jobs table of it.
 func (a *app) printRun(r apitype.JobRun, idOnly bool) error {
 	if a.output == outputJSON {
-		if r.Args == nil {
-			r.Args = []string{}
-		}
 		return json.NewEncoder(a.stdout).Encode(r)
 	}
 	if idOnly {
@@ -257,17 +255,9 @@ func (a *app) printRun(r apitype.JobRun, idOnly bool) error {
 }
 
 // printRuns writes runs as -o says: the jobs table, or the JSON array of
-// the API.
+// the API as superd sent it.
 func (a *app) printRuns(runs []apitype.JobRun) error {
 	if a.output == outputJSON {
-		if runs == nil {
-			runs = []apitype.JobRun{}
-		}
-		for i := range runs {
-			if runs[i].Args == nil {
-				runs[i].Args = []string{}
-			}
-		}
 		return json.NewEncoder(a.stdout).Encode(runs)
 	}
 	return writeRunTable(a.stdout, runs)
@@ -371,7 +361,7 @@ func (a *app) completeLiveRuns(cmd *cobra.Command, args []string, _ string) ([]s
 
 // completionRuns asks superd for its runs, briefly; none when it cannot.
 func (a *app) completionRuns(cmd *cobra.Command) []apitype.JobRun {
-	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 	defer cancel()
 	runs, err := a.client().Jobs(ctx)
 	if err != nil {

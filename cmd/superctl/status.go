@@ -110,7 +110,7 @@ func oneLine(s string) string {
 // completeTargets completes TARGET arguments with the names superd knows:
 // "all", every program and every instance.
 func (a *app) completeTargets(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
-	ctx, cancel := context.WithTimeout(cmd.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(cmd.Context(), completionTimeout)
 	defer cancel()
 	insts, err := a.client().Status(ctx)
 	if err != nil {
