@@ -95,14 +95,14 @@ start_seconds = "0s"
 stop_timeout = "5s"
 `, hups))
 	d := e.start(opts{})
-	d.waitRunning(10*time.Second, "trap")
+	pid := d.waitRunning(10*time.Second, "trap")[0]
 
 	d.mustCtl("signal", "HUP", "trap")
 	waitFileContains(t, 10*time.Second, hups, "hup\n")
 	d.mustCtl("signal", "1", "all")
 	waitFileContains(t, 10*time.Second, hups, "hup\nhup\n")
-	if in := d.inst("trap"); in.State != apitype.StateRunning {
-		t.Errorf("trap after two HUPs: %s; want running", describe(in))
+	if in := d.inst("trap"); in.State != apitype.StateRunning || intPtr(in.Pid) != intPtr(&pid) || in.Restarts != 0 {
+		t.Errorf("trap after two HUPs: %s; want running with the same pid %d, no restarts", describe(in), pid)
 	}
 
 	tests := []struct {

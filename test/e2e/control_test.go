@@ -48,12 +48,17 @@ func TestStopWaitsUntilProcessIsGone(t *testing.T) {
 func TestStartWaitsUntilRunning(t *testing.T) {
 	t.Parallel()
 	d := startDaemon(t, "", controlPrograms)
-	d.waitRunning(10*time.Second, "web")
+	old := d.waitRunning(10*time.Second, "web")[0]
 	d.mustCtl("stop", "web")
+	// A stop that did nothing would leave the old process for start to
+	// find running: make sure it is gone first.
+	if in := d.inst("web"); in.State != apitype.StateStopped || !procGone(old) {
+		t.Fatalf("after superctl stop web: %s, /proc/%d gone=%v; want stopped and gone", describe(in), old, procGone(old))
+	}
 	d.mustCtl("start", "web")
 	in := d.inst("web")
-	if in.State != apitype.StateRunning || in.Pid == nil {
-		t.Fatalf("right after superctl start web: %s; want running", describe(in))
+	if in.State != apitype.StateRunning || in.Pid == nil || *in.Pid == old {
+		t.Fatalf("right after superctl start web: %s; want running with a pid other than %d", describe(in), old)
 	}
 	d.track(*in.Pid)
 	// Starting a running program succeeds and changes nothing.
@@ -171,7 +176,7 @@ shell = "trap 'echo HUP >> `+got+`' HUP; echo ready >> `+got+`; while :; do /bin
 start_seconds = "0s"
 `)
 	d := e.start(opts{})
-	d.waitRunning(10*time.Second, "trap")
+	pid := d.waitRunning(10*time.Second, "trap")[0]
 	waitFileContains(t, 10*time.Second, got, "ready")
 	for _, sig := range []string{"HUP", "SIGHUP", "1"} {
 		before := strings.Count(readFile(t, got), "HUP")
@@ -180,7 +185,12 @@ start_seconds = "0s"
 			return strings.Count(readFile(t, got), "HUP") > before
 		})
 	}
-	if _, errOut, code := d.ctl("signal", "NOPE", "trap"); code != 2 && code != 1 {
-		t.Errorf("superctl signal NOPE = exit %d (stderr %q); want a usage error (2) or a failure (1)", code, errOut)
+	// The signal went to the running process: it was neither replaced nor
+	// restarted.
+	if in := d.inst("trap"); in.State != apitype.StateRunning || intPtr(in.Pid) != intPtr(&pid) || in.Restarts != 0 {
+		t.Errorf("trap after three HUPs: %s; want running with the same pid %d, no restarts", describe(in), pid)
+	}
+	if _, errOut, code := d.ctl("signal", "NOPE", "trap"); code != 2 {
+		t.Errorf("superctl signal NOPE = exit %d (stderr %q); want 2 (a usage error, as in TestControl3Signal)", code, errOut)
 	}
 }

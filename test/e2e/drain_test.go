@@ -98,21 +98,41 @@ stop_timeout = "20s"
 	}
 }
 
-func TestDrainKillsProgramIgnoringTermAfterStopTimeout(t *testing.T) {
-	t.Parallel()
-	d := startDaemon(t, "", `
+// drainStubborn runs superd (with superdExtra) over one program that
+// ignores SIGTERM and has stop_timeout, sends superd SIGTERM, and fails
+// the test unless superd exits 0 within 20 s with the program dead. It
+// returns how long superd took from the SIGTERM to its exit.
+func drainStubborn(t *testing.T, superdExtra, stopTimeout string) time.Duration {
+	t.Helper()
+	d := startDaemon(t, superdExtra, fmt.Sprintf(`
 [program.stubborn]
 shell = "trap '' TERM; exec /bin/sleep 1000"
-stop_timeout = "500ms"
+stop_timeout = %q
 start_seconds = "0s"
-`)
+`, stopTimeout))
 	pid := d.waitRunning(10*time.Second, "stubborn")[0]
+	waitForf(t, 10*time.Second, "stubborn to ignore SIGTERM", func() bool {
+		return sigset(t, procStatus(t, pid)["SigIgn"])&sigbit(syscall.SIGTERM) != 0
+	})
+	start := time.Now()
 	d.signal(syscall.SIGTERM)
-	if code := d.waitExit(20 * time.Second); code != 0 {
+	code := d.waitExit(20 * time.Second)
+	took := time.Since(start)
+	if code != 0 {
 		t.Errorf("superd after SIGTERM = exit %d; want 0", code)
 	}
 	if !procDead(pid) {
 		t.Errorf("stubborn (pid %d) outlived superd's drain", pid)
+	}
+	return took
+}
+
+func TestDrainKillsProgramIgnoringTermAfterStopTimeout(t *testing.T) {
+	t.Parallel()
+	// SIGKILL before stop_timeout would also leave stubborn dead: the
+	// drain must have given it the whole 500ms.
+	if took := drainStubborn(t, "", "500ms"); took < 500*time.Millisecond {
+		t.Errorf("drain took %v; want at least stop_timeout (500ms) before the SIGKILL", took)
 	}
 }
 
@@ -137,21 +157,10 @@ start_seconds = "0s"
 
 func TestShutdownTimeoutBoundsDrain(t *testing.T) {
 	t.Parallel()
-	d := startDaemon(t, `shutdown_timeout = "1s"`, `
-[program.stubborn]
-shell = "trap '' TERM; exec /bin/sleep 1000"
-stop_timeout = "5m"
-start_seconds = "0s"
-`)
-	pid := d.waitRunning(10*time.Second, "stubborn")[0]
-	d.signal(syscall.SIGTERM)
-	// stop_timeout is 5 minutes; shutdown_timeout (1 s) must end it long
-	// before.
-	if code := d.waitExit(20 * time.Second); code != 0 {
-		t.Errorf("superd after SIGTERM = exit %d; want 0", code)
-	}
-	if !procDead(pid) {
-		t.Errorf("stubborn (pid %d) outlived superd's drain", pid)
+	// stop_timeout is 5 minutes; shutdown_timeout (1 s) must end the drain
+	// long before (drainStubborn allows 20 s), and not before 1 s.
+	if took := drainStubborn(t, `shutdown_timeout = "1s"`, "5m"); took < time.Second {
+		t.Errorf("drain took %v; want at least shutdown_timeout (1s)", took)
 	}
 }
 

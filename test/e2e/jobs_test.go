@@ -211,13 +211,16 @@ queue_max = 1
 		t.Errorf("runs after the refusal = %q; want [%s %s]", got, second, first)
 	}
 
-	// The queued run stays queued while the first lives ...
-	for range 5 {
-		pollPause()
-		if r, _ := d.jbRun(second); r.State != apitype.RunQueued {
-			t.Fatalf("%s = %s while %s still runs; want queued", second, jbDescribe(r), first)
-		}
-	}
+	// The queued run stays queued while the first lives ... A wrong start
+	// would follow the enqueue at once (nothing in superd is periodic):
+	// 300ms, some 20 looks, shows it.
+	holdsFor(t, 300*time.Millisecond, func() string {
+		r, _ := d.jbRun(second)
+		return fmt.Sprintf("%s = %s while %s still runs; want queued", second, jbDescribe(r), first)
+	}, func() bool {
+		r, _ := d.jbRun(second)
+		return r.State == apitype.RunQueued
+	})
 	// ... and starts once it ends.
 	d.mustCtl("job", "stop", first)
 	r := d.jbWaitState(second, apitype.RunRunning, 10*time.Second)

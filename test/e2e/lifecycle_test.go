@@ -76,6 +76,9 @@ stop_timeout = "30s"
 	// SIGTERM stays pending in a stopped process; the SIGCONT that follows
 	// the stop_signal lets it act on it, long before stop_timeout (30 s).
 	d.mustCtl("stop", "--timeout", "20s", "paused")
+	if !procGone(pid) {
+		t.Errorf("paused (pid %d) still in /proc after superctl stop returned", pid)
+	}
 	in := d.inst("paused")
 	if in.State != apitype.StateStopped || in.ExitSignal == nil || *in.ExitSignal != "SIGTERM" {
 		t.Errorf("paused after stop: %s exit_signal=%s; want stopped by SIGTERM", describe(in), strPtr(in.ExitSignal))
@@ -160,10 +163,13 @@ start_seconds = "0s"
 stop_timeout = "300ms"
 `)
 	d := e.start(opts{})
-	d.waitRunning(10*time.Second, "intr")
+	pid := d.waitRunning(10*time.Second, "intr")[0]
 	d.mustCtl("stop", "intr")
 	if got := readFile(t, rec); got != "got INT\n" {
 		t.Errorf("record = %q; want \"got INT\\n\" (stop_signal = \"INT\")", got)
+	}
+	if in := d.inst("intr"); in.State != apitype.StateStopped || !procGone(pid) {
+		t.Errorf("intr after stop: %s, /proc/%d gone=%v; want stopped and gone", describe(in), pid, procGone(pid))
 	}
 }
 

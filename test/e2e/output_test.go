@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -265,6 +266,9 @@ start_seconds = "0s"
 	}
 	// Until SIGUSR1, superd keeps writing to the moved file.
 	waitFileContains(t, 10*time.Second, moved, "tick 10\n")
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stat %s before SIGUSR1 = %v; want it absent (superd reopens only when told)", path, err)
+	}
 	d.signal(syscall.SIGUSR1)
 	got := waitFileContains(t, 10*time.Second, path, "tick")
 	first := strings.Fields(lines(got)[0])

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -144,10 +145,15 @@ start_seconds = "0s"
 	if in.Pid != nil {
 		t.Errorf("fatal instance has pid %d; want null", *in.Pid)
 	}
-	// It stays fatal: no further attempt.
-	if n := strings.Count(readFile(t, attempts), "attempt"); n != 3 {
-		t.Errorf("crash ran %d times after going fatal; want 3", n)
-	}
+	// It stays fatal: no further attempt. The retries came 100ms and
+	// 200ms apart (backoff_initial, doubling); a retry after fatal would
+	// come within the next backoff step (400ms), so 1s would show it.
+	holdsFor(t, time.Second, func() string {
+		return fmt.Sprintf("crash after going fatal: %s, %d attempts; want fatal, 3 attempts",
+			describe(d.inst("crash")), strings.Count(readFile(t, attempts), "attempt"))
+	}, func() bool {
+		return d.inst("crash").State == apitype.StateFatal && strings.Count(readFile(t, attempts), "attempt") == 3
+	})
 	// An explicit start resets the count: three more attempts, then fatal.
 	if _, errOut, code := d.ctl("start", "crash"); code != 1 {
 		t.Errorf("superctl start crash = exit %d (stderr %q); want 1 (it goes fatal again)", code, errOut)

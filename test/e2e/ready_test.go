@@ -253,22 +253,31 @@ func wantStarting(t *testing.T, in apitype.Instance) {
 	}
 }
 
+// startListener starts superd over one program, web: the helper, which
+// listens on a free address after delay and then creates marker, with
+// ready = { tcp = that address }. extra holds more of web's settings.
+func startListener(t *testing.T, delay, extra string) (d *daemon, marker string) {
+	t.Helper()
+	helper := helperBin(t)
+	e := newEnv(t)
+	addr := freeAddr(t)
+	marker = e.path("listening")
+	e.writeConfig("", fmt.Sprintf(`
+[program.web]
+command = [%q, "listen", %q, %q, %q]
+start_seconds = "0s"
+ready = { tcp = %q, timeout = "30s" }
+%s
+`, helper, addr, delay, marker, addr, extra))
+	return e.start(opts{}), marker
+}
+
 // TestReadyTCPGatesRunning: with ready = { tcp = ... }, an instance whose
 // process runs but does not listen yet is starting with ready false; once
 // it listens, it runs with ready true.
 func TestReadyTCPGatesRunning(t *testing.T) {
 	t.Parallel()
-	helper := helperBin(t)
-	e := newEnv(t)
-	addr := freeAddr(t)
-	marker := e.path("listening")
-	e.writeConfig("", fmt.Sprintf(`
-[program.web]
-command = [%q, "listen", %q, "1500ms", %q]
-start_seconds = "0s"
-ready = { tcp = %q, timeout = "30s" }
-`, helper, addr, marker, addr))
-	d := e.start(opts{})
+	d, marker := startListener(t, "1500ms", "")
 
 	// Until the helper listens (it says so in marker just after), web
 	// must not be running.
@@ -302,18 +311,7 @@ ready = { tcp = %q, timeout = "30s" }
 // returns only once the instance is ready, not when its process is up.
 func TestReadyStartWaitReturnsWhenReady(t *testing.T) {
 	t.Parallel()
-	helper := helperBin(t)
-	e := newEnv(t)
-	addr := freeAddr(t)
-	marker := e.path("listening")
-	e.writeConfig("", fmt.Sprintf(`
-[program.web]
-command = [%q, "listen", %q, "1s", %q]
-start_seconds = "0s"
-autostart = false
-ready = { tcp = %q, timeout = "30s" }
-`, helper, addr, marker, addr))
-	d := e.start(opts{})
+	d, marker := startListener(t, "1s", "autostart = false")
 
 	start := time.Now()
 	out := d.mustCtl("-o", "json", "start", "web")
@@ -346,12 +344,13 @@ ready = { log = "listening on :[0-9]+$", timeout = "30s" }
 
 	in := d.waitState("web", apitype.StateStarting, 10*time.Second)
 	d.track(*in.Pid)
+	pid := *in.Pid
 	holdsFor(t, 700*time.Millisecond, func() string { return "web left starting before its line: " + describe(d.inst("web")) },
 		func() bool { in := d.inst("web"); return in.State == apitype.StateStarting && !in.Ready })
 	e.writeFile("gate", "")
 	in = d.waitState("web", apitype.StateRunning, 10*time.Second)
-	if !in.Ready {
-		t.Errorf("status = %s ready=false; want ready", describe(in))
+	if !in.Ready || in.Pid == nil || *in.Pid != pid {
+		t.Errorf("status = %s ready=%v; want ready, the same pid %d", describe(in), in.Ready, pid)
 	}
 }
 
