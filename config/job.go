@@ -120,14 +120,7 @@ func (d *decoder) checkCredentials(t *table, key string, creds map[string]string
 // buildJob returns the Job of fully defaulted fields. Empty slices and maps
 // are nil, so that Equal compares effective configs.
 func (p *programFields) buildJob() *Job {
-	var shell string
-	if p.Shell != nil {
-		shell = *p.Shell
-	}
-	var command []string
-	if p.Command != nil && shell == "" {
-		command = cloneSlice(*p.Command)
-	}
+	command, shell := p.commandShell()
 	return &Job{
 		Name:               p.name,
 		File:               p.header.File,
