@@ -15,15 +15,10 @@ import (
 // names and the job-only values are checked here too.
 
 // keyFor returns the kind of table that alone takes key: kindProgram,
-// kindJob, or kindDefaults for a key both take (or no key at all). A key
-// that is not supported yet for programs but is not refused as such in a
-// job (pidfile) is a program key.
+// kindJob, or kindDefaults for a key both take (or no key at all).
 func (xs fieldIndexes) keyFor(key string) tableKind {
 	if f, ok := xs.of(reflect.TypeFor[programFields]()).field[key]; ok {
 		return f.only
-	}
-	if keyNotSupportedYet(kindProgram, key) && !keyNotSupportedYet(kindJob, key) {
-		return kindProgram
 	}
 	return kindDefaults
 }
