@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -104,8 +103,7 @@ func (c *checkTable) decode(d *decoder, t *table, path []string, v any, health b
 		}
 		// Report at each probe key after the first one written.
 		slices.SortFunc(set, func(a, b []string) int {
-			pa, pb := t.key(a...), t.key(b...)
-			return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+			return t.key(a...).compare(t.key(b...))
 		})
 		for _, p := range set[min(1, len(set)):] {
 			d.errs.add(t.key(p...), msg)

@@ -226,7 +226,7 @@ func (l *loader) topLevel(f *file, main bool) {
 		}
 	}
 	slices.SortStableFunc(defs, func(a, b named) int {
-		return cmp.Or(cmp.Compare(a.at.Line, b.at.Line), cmp.Compare(a.at.Col, b.at.Col))
+		return a.at.compare(b.at)
 	})
 	for _, d := range defs {
 		k := kindNoun(d.kind)
