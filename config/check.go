@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"net/url"
@@ -104,8 +103,7 @@ func (c *checkTable) decode(d *decoder, t *table, path []string, v any, health b
 		}
 		// Report at each probe key after the first one written.
 		slices.SortFunc(set, func(a, b []string) int {
-			pa, pb := t.key(a...), t.key(b...)
-			return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Col, pb.Col))
+			return t.key(a...).compare(t.key(b...))
 		})
 		for _, p := range set[min(1, len(set)):] {
 			d.errs.add(t.key(p...), msg)
@@ -206,10 +204,10 @@ func (p *pattern) UnmarshalText(text []byte) error {
 
 func (*pattern) expected() string { return `a regular expression string like "listening on"` }
 
-// programType is a program's type: TypeSimple or TypeNotify.
+// programType is a program's type: TypeSimple, TypeNotify or TypeForking.
 type programType string
 
-// UnmarshalText accepts "simple" or "notify".
+// UnmarshalText accepts "simple", "notify" or "forking".
 func (pt *programType) UnmarshalText(text []byte) error {
 	switch s := string(text); s {
 	case TypeSimple, TypeNotify, TypeForking:
@@ -220,20 +218,3 @@ func (pt *programType) UnmarshalText(text []byte) error {
 }
 
 func (*programType) expected() string { return `"simple", "notify" or "forking"` }
-
-// decodeTOML decodes a type, refusing a type that superd does not
-// implement yet with `type = "forking" is not supported yet`.
-func (pt *programType) decodeTOML(d *decoder, t *table, path []string, v any) bool {
-	name := keyName(path)
-	s, ok := v.(string)
-	if !ok {
-		return d.typeError(t, path, pt.expected(), v)
-	}
-	if valueNotSupportedYet(name, s) {
-		return d.fail(t.val(path...), "%s = %q is not supported yet", name, s)
-	}
-	if err := pt.UnmarshalText([]byte(s)); err != nil {
-		return d.fail(t.val(path...), "%s: %v", name, err)
-	}
-	return true
-}

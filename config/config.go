@@ -205,10 +205,15 @@ type Program struct {
 
 // Argv returns the argv the program runs: Command, or /bin/sh -c Shell.
 func (p *Program) Argv() []string {
-	if p.Shell != "" {
-		return []string{"/bin/sh", "-c", p.Shell}
+	return argv(p.Command, p.Shell)
+}
+
+// argv returns command, or /bin/sh -c shell when shell is not empty.
+func argv(command []string, shell string) []string {
+	if shell != "" {
+		return []string{"/bin/sh", "-c", shell}
 	}
-	return p.Command
+	return command
 }
 
 // The values of Job.Args.
@@ -261,10 +266,7 @@ type Job struct {
 // The caller must not modify it; with Args == ArgsAppend it appends the
 // run's arguments to a copy.
 func (j *Job) Argv() []string {
-	if j.Shell != "" {
-		return []string{"/bin/sh", "-c", j.Shell}
-	}
-	return j.Command
+	return argv(j.Command, j.Shell)
 }
 
 // Equal reports whether j and k have the same effective configuration.

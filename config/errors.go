@@ -62,6 +62,11 @@ func (p pos) String() string {
 	return fmt.Sprintf("%s:%d", p.File, p.Line)
 }
 
+// compare orders p and q by line, then column, within one file.
+func (p pos) compare(q pos) int {
+	return cmp.Or(cmp.Compare(p.Line, q.Line), cmp.Compare(p.Col, q.Col))
+}
+
 // errorList collects the errors of one Load.
 type errorList struct {
 	errs Errors

@@ -157,17 +157,22 @@ func (s *superdFields) build() Superd {
 	}
 }
 
-// build returns the Program of fully defaulted fields. Empty slices and
-// maps are nil, so that Equal compares effective configs.
-func (p *programFields) build() *Program {
-	var shell string
+// commandShell returns the command and the shell of a program or job, one
+// of them empty: with a shell, the command is nil.
+func (p *programFields) commandShell() (command []string, shell string) {
 	if p.Shell != nil {
 		shell = *p.Shell
 	}
-	var command []string
 	if p.Command != nil && shell == "" {
 		command = cloneSlice(*p.Command)
 	}
+	return command, shell
+}
+
+// build returns the Program of fully defaulted fields. Empty slices and
+// maps are nil, so that Equal compares effective configs.
+func (p *programFields) build() *Program {
+	command, shell := p.commandShell()
 	env := cloneMap(*p.Environment)
 	var ready, health *Check
 	if p.Ready != nil {

@@ -15,15 +15,10 @@ import (
 // names and the job-only values are checked here too.
 
 // keyFor returns the kind of table that alone takes key: kindProgram,
-// kindJob, or kindDefaults for a key both take (or no key at all). A key
-// that is not supported yet for programs but is not refused as such in a
-// job (pidfile) is a program key.
+// kindJob, or kindDefaults for a key both take (or no key at all).
 func (xs fieldIndexes) keyFor(key string) tableKind {
 	if f, ok := xs.of(reflect.TypeFor[programFields]()).field[key]; ok {
 		return f.only
-	}
-	if keyNotSupportedYet(kindProgram, key) && !keyNotSupportedYet(kindJob, key) {
-		return kindProgram
 	}
 	return kindDefaults
 }
@@ -120,14 +115,7 @@ func (d *decoder) checkCredentials(t *table, key string, creds map[string]string
 // buildJob returns the Job of fully defaulted fields. Empty slices and maps
 // are nil, so that Equal compares effective configs.
 func (p *programFields) buildJob() *Job {
-	var shell string
-	if p.Shell != nil {
-		shell = *p.Shell
-	}
-	var command []string
-	if p.Command != nil && shell == "" {
-		command = cloneSlice(*p.Command)
-	}
+	command, shell := p.commandShell()
 	return &Job{
 		Name:               p.name,
 		File:               p.header.File,

@@ -93,9 +93,7 @@ func load(path string, sys *system) (*Config, error) {
 
 	c := &Config{Path: abs, Superd: l.superd.build(), Files: l.files}
 	for i, pat := range c.Superd.Include {
-		if !filepath.IsAbs(pat) {
-			c.Superd.Include[i] = filepath.Join(filepath.Dir(abs), pat)
-		}
+		c.Superd.Include[i] = absPattern(filepath.Dir(abs), pat)
 	}
 	for _, p := range l.programs {
 		c.Programs = append(c.Programs, p.build())
@@ -226,7 +224,7 @@ func (l *loader) topLevel(f *file, main bool) {
 		}
 	}
 	slices.SortStableFunc(defs, func(a, b named) int {
-		return cmp.Or(cmp.Compare(a.at.Line, b.at.Line), cmp.Compare(a.at.Col, b.at.Col))
+		return a.at.compare(b.at)
 	})
 	for _, d := range defs {
 		k := kindNoun(d.kind)
@@ -321,6 +319,14 @@ func (l *loader) define(f *file, kind tableKind, name string, v any) {
 	}
 }
 
+// absPattern returns the include pattern pat taken from folder dir.
+func absPattern(dir, pat string) string {
+	if filepath.IsAbs(pat) {
+		return pat
+	}
+	return filepath.Join(dir, pat)
+}
+
 // includes loads the files that the include patterns of main match.
 func (l *loader) includes(main *file) {
 	if l.superd.Include == nil {
@@ -329,11 +335,7 @@ func (l *loader) includes(main *file) {
 	t := l.superd.src.set["include"]
 	seen := map[string]bool{main.abs: true}
 	for i, pat := range *l.superd.Include {
-		absPat := pat
-		if !filepath.IsAbs(pat) {
-			absPat = filepath.Join(main.dir, pat)
-		}
-		matches, err := filepath.Glob(absPat)
+		matches, err := filepath.Glob(absPattern(main.dir, pat))
 		if err != nil { // checked when decoded; kept for safety
 			l.errs.errorf(t.val("include", elem(i)), "include[%d]: bad pattern %q: %v", i, pat, err)
 			continue

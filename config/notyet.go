@@ -2,9 +2,9 @@ package config
 
 import "slices"
 
-// What SPEC §2 defines but superd does not implement yet. Such keys and
-// values are refused with "... is not supported yet", never accepted and
-// ignored. When a feature lands, delete its entry here and add its key to
+// What SPEC §2 defines but superd does not implement yet. Such keys are
+// refused with "... is not supported yet", never accepted and ignored.
+// When a feature lands, delete its entry here and add its key to
 // superdFields or programFields.
 
 // tableKind says which kind of table a key is in.
@@ -22,9 +22,7 @@ func keysNotSupportedYet(kind tableKind) []string {
 	switch kind {
 	case kindSuperd:
 		return nil
-	case kindDefaults, kindProgram:
-		return []string{"cgroup"}
-	case kindJob:
+	case kindDefaults, kindProgram, kindJob:
 		return []string{"cgroup"}
 	}
 	return nil
@@ -33,11 +31,4 @@ func keysNotSupportedYet(kind tableKind) []string {
 // keyNotSupportedYet reports whether key is refused in a kind of table.
 func keyNotSupportedYet(kind tableKind, key string) bool {
 	return slices.Contains(keysNotSupportedYet(kind), key)
-}
-
-// valueNotSupportedYet reports whether value is refused for key.
-func valueNotSupportedYet(key, value string) bool {
-	switch key {
-	}
-	return false
 }

@@ -120,10 +120,6 @@ func (s *scanner) peekAt(n int) byte {
 	return s.src[s.i+n]
 }
 
-func (s *scanner) hasPrefix(p string) bool {
-	return strings.HasPrefix(s.src[s.i:], p)
-}
-
 // next moves one byte on, keeping line and col.
 func (s *scanner) next() {
 	if s.eof() {
@@ -278,68 +274,47 @@ func (s *scanner) value(path []string) {
 		return
 	}
 	switch s.peek() {
-	case '"':
-		if s.hasPrefix(`"""`) {
-			s.multiString('"')
-		} else {
-			s.basicString()
-		}
-	case '\'':
-		if s.hasPrefix(`'''`) {
-			s.multiString('\'')
-		} else {
-			s.literalString()
-		}
+	case '"', '\'':
+		s.str()
 	case '[':
-		s.next()
-		for n := 0; ; {
-			s.skipSpaceNL()
-			start := s.i
-			switch s.peek() {
-			case 0:
-				if s.eof() {
-					return
-				}
-			case ']':
-				s.next()
-				return
-			case ',':
-				s.next()
-				continue
-			}
+		s.items(']', func(n int) {
 			p := sub(path, elem(n))
 			at := s.here()
 			s.record(p, at, at)
 			s.value(p)
-			n++
-			if s.i == start {
-				s.next()
-			}
-		}
+		})
 	case '{':
-		s.next()
-		for {
-			s.skipSpaceNL()
-			start := s.i
-			switch s.peek() {
-			case 0:
-				if s.eof() {
-					return
-				}
-			case '}':
-				s.next()
-				return
-			case ',':
-				s.next()
-				continue
-			}
-			s.keyValue(path)
-			if s.i == start {
-				s.next()
-			}
-		}
+		s.items('}', func(int) { s.keyValue(path) })
 	default:
 		s.scalar()
+	}
+}
+
+// items reads the items of an array or an inline table, from its opening
+// bracket at s.i past the closing one, end; item reads the item at s.i,
+// the n-th one.
+func (s *scanner) items(end byte, item func(n int)) {
+	s.next()
+	for n := 0; ; {
+		s.skipSpaceNL()
+		start := s.i
+		switch s.peek() {
+		case 0:
+			if s.eof() {
+				return
+			}
+		case end:
+			s.next()
+			return
+		case ',':
+			s.next()
+			continue
+		}
+		item(n)
+		n++
+		if s.i == start {
+			s.next()
+		}
 	}
 }
 
@@ -348,18 +323,8 @@ func (s *scanner) skipValue() {
 	depth := 0
 	for !s.eof() {
 		switch s.peek() {
-		case '"':
-			if s.hasPrefix(`"""`) {
-				s.multiString('"')
-			} else {
-				s.basicString()
-			}
-		case '\'':
-			if s.hasPrefix(`'''`) {
-				s.multiString('\'')
-			} else {
-				s.literalString()
-			}
+		case '"', '\'':
+			s.str()
 		case '[', '{':
 			depth++
 			s.next()
@@ -382,6 +347,19 @@ func (s *scanner) skipValue() {
 		default:
 			s.next()
 		}
+	}
+}
+
+// str reads a string of any of TOML's four kinds: s.i is at its first
+// quote, a " or a '.
+func (s *scanner) str() {
+	switch q := s.peek(); {
+	case s.peekAt(1) == q && s.peekAt(2) == q:
+		s.multiString(q)
+	case q == '"':
+		s.basicString()
+	default:
+		s.literalString()
 	}
 }
 

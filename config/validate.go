@@ -38,7 +38,7 @@ func (l *loader) validateProgram(p *programFields) {
 	if !p.src.bad["type"] && !p.src.bad["watchdog"] && *p.Watchdog > 0 && *p.Type != TypeNotify {
 		l.errs.errorf(p.keyPos("watchdog"), `watchdog needs type = "notify"`)
 	}
-	if p.kind != kindJob && !p.src.bad["type"] && !p.src.bad["pidfile"] {
+	if !p.src.bad["type"] && !p.src.bad["pidfile"] {
 		switch {
 		case *p.Type == TypeForking && *p.PidFile == "":
 			l.errs.errorf(p.keyPos("type"), `type = "forking" needs pidfile: where the daemon writes its pid`)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -344,7 +343,7 @@ func (l *limits) decodeTOML(d *decoder, t *table, path []string, v any) bool {
 	good := true
 	var out limits
 	for _, name := range sortedKeys(m) {
-		p := append(slices.Clone(path), name)
+		p := sub(path, name)
 		res, ok := rlimitResource(name)
 		if !ok {
 			msg := fmt.Sprintf("%s: unknown limit %q", keyName(path), name)
@@ -373,8 +372,8 @@ func (d *decoder) rlimitValue(t *table, path []string, v any) (soft, hard uint64
 			d.errs.errorf(t.val(path...), "%s: expected [soft, hard], got an array of %d", keyName(path), len(arr))
 			return 0, 0, false
 		}
-		soft, ok1 := d.rlimitNumber(t, append(slices.Clone(path), elem(0)), arr[0])
-		hard, ok2 := d.rlimitNumber(t, append(slices.Clone(path), elem(1)), arr[1])
+		soft, ok1 := d.rlimitNumber(t, sub(path, elem(0)), arr[0])
+		hard, ok2 := d.rlimitNumber(t, sub(path, elem(1)), arr[1])
 		if !ok1 || !ok2 {
 			return 0, 0, false
 		}
