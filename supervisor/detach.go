@@ -180,12 +180,10 @@ func (s *Supervisor) adoptRun(rec pidfile.Record, now time.Time) bool {
 	}
 	j.runs = append(j.runs, r)
 	pid := rec.Pid
-	s.watchPidfd(fd, func() bool {
+	s.watchPidfd(fd, func() {
 		select {
 		case s.runExits <- runExit{r: r, st: ExitStatus{Pid: pid, Code: -1, Unknown: true}}:
-			return true
 		case <-s.runCtx.Done():
-			return false
 		}
 	})
 	s.logger.Info("re-adopted detached job run", "run", r.id, "pid", pid)
@@ -215,12 +213,10 @@ func (s *Supervisor) adoptInstance(rec pidfile.Record, now time.Time) bool {
 		in.adopted, in.pidfd = true, fd
 		in.upOK, in.readyOK = true, true
 		pid := rec.Pid
-		s.watchPidfd(fd, func() bool {
+		s.watchPidfd(fd, func() {
 			select {
 			case s.exits <- exitMsg{in: in, st: ExitStatus{Pid: pid, Code: -1, Unknown: true}}:
-				return true
 			case <-s.runCtx.Done():
-				return false
 			}
 		})
 		s.logger.Info("re-adopted detached process", "instance", in.name, "pid", pid)
@@ -233,16 +229,28 @@ func (s *Supervisor) adoptInstance(rec pidfile.Record, now time.Time) bool {
 // superd's, without one): a recycled pid of another user's process is
 // never taken over.
 func ownedBy(pid int, userName string) error {
-	want := os.Geteuid()
-	if userName != "" {
-		u, err := lookupUser(userName)
-		if err != nil {
-			return err
-		}
-		if want, err = strconv.Atoi(u.Uid); err != nil {
-			return err
-		}
+	want, err := programUid(userName)
+	if err != nil {
+		return err
 	}
+	return ownedByUid(pid, want)
+}
+
+// programUid is the uid a program runs as: its user's, or superd's
+// effective uid without one.
+func programUid(userName string) (int, error) {
+	if userName == "" {
+		return os.Geteuid(), nil
+	}
+	u, err := lookupUser(userName)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(u.Uid)
+}
+
+// ownedByUid is ownedBy with the user's uid looked up already.
+func ownedByUid(pid, want int) error {
 	got, err := pidfile.Uid(pid)
 	if err != nil {
 		return err
@@ -255,7 +263,7 @@ func ownedBy(pid int, userName string) error {
 
 // watchPidfd calls exited once the process behind fd ends, unless Run ends
 // first. The loop owns fd and closes it once it has taken the exit.
-func (s *Supervisor) watchPidfd(fd int, exited func() bool) {
+func (s *Supervisor) watchPidfd(fd int, exited func()) {
 	if s.wakeR == nil {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -327,13 +335,10 @@ func (s *Supervisor) adoptForked(in *instance, now time.Time) {
 
 func (s *Supervisor) forkedPid(in *instance) (int, error) {
 	p := in.prog
+	uid, uidErr := programUid(p.User) // looked up once for both checks
 	var owners []int
-	if p.User != "" {
-		if u, err := lookupUser(p.User); err == nil {
-			if uid, err := strconv.Atoi(u.Uid); err == nil {
-				owners = append(owners, uid)
-			}
-		}
+	if p.User != "" && uidErr == nil {
+		owners = append(owners, uid)
 	}
 	pid, err := pidfile.Read(p.PidFile, owners...)
 	if err != nil {
@@ -347,7 +352,10 @@ func (s *Supervisor) forkedPid(in *instance) (int, error) {
 	} else if ppid != os.Getpid() {
 		return 0, fmt.Errorf("pidfile %s: pid %d is not a child of superd (parent %d; is subreaper off?)", p.PidFile, pid, ppid)
 	}
-	if err := ownedBy(pid, p.User); err != nil {
+	if uidErr != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, uidErr)
+	}
+	if err := ownedByUid(pid, uid); err != nil {
 		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, err)
 	}
 	return pid, nil
