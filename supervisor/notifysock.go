@@ -3,7 +3,6 @@ package supervisor
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -42,8 +41,7 @@ func (s *Supervisor) notifySocket(in *instance) (string, error) {
 			r.notify = nil
 		}
 	}
-	name := strings.ReplaceAll(in.name, ":", "-") + ".sock"
-	sock, err := notify.Listen(filepath.Join(s.cfg.Superd.StateDir, "notify", name))
+	sock, err := notify.Listen(filepath.Join(s.cfg.Superd.StateDir, "notify", fileName(in.name)+".sock"))
 	if err != nil {
 		return "", err
 	}
