@@ -26,7 +26,7 @@ type notifyMsg struct {
 // notifySocket returns in's notify socket path, creating and serving the
 // socket on first use; "" for programs that are not type = "notify".
 func (s *Supervisor) notifySocket(in *instance) (string, error) {
-	if in.prog.Type != "notify" {
+	if in.prog.Type != config.TypeNotify {
 		return "", nil
 	}
 	if in.notify != nil {
