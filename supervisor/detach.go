@@ -308,18 +308,42 @@ type adopter interface {
 	Adopt(pid int, exited func(ExitStatus)) error
 }
 
+// errCannotAdopt is superviseDaemon's error with a spawner that is no
+// adopter.
+var errCannotAdopt = errors.New("this spawner cannot adopt daemons")
+
+// superviseDaemon has the reaper supervise pid, a daemon in's program left
+// behind (a forking program's, or a notify program's MAINPID), its exit
+// going to in as its leader's would.
+func (s *Supervisor) superviseDaemon(in *instance, pid int) error {
+	a, ok := s.spawner.(adopter)
+	if !ok {
+		return errCannotAdopt
+	}
+	return a.Adopt(pid, s.exitsOf(in))
+}
+
+// childOfSuperd checks that pid runs and is superd's child: a daemon whose
+// parent exited is reparented to superd as subreaper (a recycled pid is
+// not).
+func childOfSuperd(pid int) error {
+	ppid, err := pidfile.Parent(pid)
+	if err != nil {
+		return fmt.Errorf("pid %d is not running", pid)
+	}
+	if ppid != os.Getpid() {
+		return fmt.Errorf("pid %d is not a child of superd (parent %d; is subreaper off?)", pid, ppid)
+	}
+	return nil
+}
+
 // adoptForked reads the pidfile of a forking program whose command exited
 // 0, checks the pid (a number > 1, not superd, a child of superd as
 // subreaper, running as the program's user) and supervises it.
 func (s *Supervisor) adoptForked(in *instance, now time.Time) {
 	pid, err := s.forkedPid(in)
 	if err == nil {
-		a, ok := s.spawner.(adopter)
-		if !ok {
-			err = errors.New("this spawner cannot adopt daemons")
-		} else {
-			err = a.Adopt(pid, s.exitsOf(in))
-		}
+		err = s.superviseDaemon(in, pid)
 	}
 	if err != nil {
 		s.apply(in, event{kind: evSpawnErr, err: err}, now)
@@ -347,10 +371,8 @@ func (s *Supervisor) forkedPid(in *instance) (int, error) {
 	if pid == os.Getpid() {
 		return 0, fmt.Errorf("pidfile %s names superd itself (pid %d): refused", p.PidFile, pid)
 	}
-	if ppid, err := pidfile.Parent(pid); err != nil {
-		return 0, fmt.Errorf("pidfile %s: pid %d is not running", p.PidFile, pid)
-	} else if ppid != os.Getpid() {
-		return 0, fmt.Errorf("pidfile %s: pid %d is not a child of superd (parent %d; is subreaper off?)", p.PidFile, pid, ppid)
+	if err := childOfSuperd(pid); err != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, err)
 	}
 	if uidErr != nil {
 		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, uidErr)

@@ -1,7 +1,7 @@
 package supervisor
 
 import (
-	"os"
+	"errors"
 	"path/filepath"
 	"time"
 
@@ -10,7 +10,6 @@ import (
 	"github.com/superd/superd/config"
 	"github.com/superd/superd/ipc/apitype"
 	"github.com/superd/superd/supervisor/notify"
-	"github.com/superd/superd/supervisor/pidfile"
 )
 
 // A program with type = "notify" gets a NOTIFY_SOCKET of its own: a
@@ -113,16 +112,13 @@ func (s *Supervisor) handOff(in *instance) int {
 	if g, err := unix.Getpgid(pid); err != nil || g != in.pgid {
 		return 0
 	}
-	if ppid, err := pidfile.Parent(pid); err != nil || ppid != os.Getpid() {
+	if childOfSuperd(pid) != nil {
 		return 0
 	}
-	a, ok := s.spawner.(adopter)
-	if !ok {
-		return 0
-	}
-	err := a.Adopt(pid, s.exitsOf(in))
-	if err != nil {
-		s.logger.Warn("could not supervise MAINPID", "instance", in.name, "pid", pid, "err", err)
+	if err := s.superviseDaemon(in, pid); err != nil {
+		if !errors.Is(err, errCannotAdopt) {
+			s.logger.Warn("could not supervise MAINPID", "instance", in.name, "pid", pid, "err", err)
+		}
 		return 0
 	}
 	s.logger.Info("leader exited; supervising its MAINPID", "instance", in.name, "leader", in.pid, "pid", pid)
