@@ -180,12 +180,10 @@ func (s *Supervisor) adoptRun(rec pidfile.Record, now time.Time) bool {
 	}
 	j.runs = append(j.runs, r)
 	pid := rec.Pid
-	s.watchPidfd(fd, func() bool {
+	s.watchPidfd(fd, func() {
 		select {
 		case s.runExits <- runExit{r: r, st: ExitStatus{Pid: pid, Code: -1, Unknown: true}}:
-			return true
 		case <-s.runCtx.Done():
-			return false
 		}
 	})
 	s.logger.Info("re-adopted detached job run", "run", r.id, "pid", pid)
@@ -215,12 +213,10 @@ func (s *Supervisor) adoptInstance(rec pidfile.Record, now time.Time) bool {
 		in.adopted, in.pidfd = true, fd
 		in.upOK, in.readyOK = true, true
 		pid := rec.Pid
-		s.watchPidfd(fd, func() bool {
+		s.watchPidfd(fd, func() {
 			select {
 			case s.exits <- exitMsg{in: in, st: ExitStatus{Pid: pid, Code: -1, Unknown: true}}:
-				return true
 			case <-s.runCtx.Done():
-				return false
 			}
 		})
 		s.logger.Info("re-adopted detached process", "instance", in.name, "pid", pid)
@@ -233,16 +229,28 @@ func (s *Supervisor) adoptInstance(rec pidfile.Record, now time.Time) bool {
 // superd's, without one): a recycled pid of another user's process is
 // never taken over.
 func ownedBy(pid int, userName string) error {
-	want := os.Geteuid()
-	if userName != "" {
-		u, err := lookupUser(userName)
-		if err != nil {
-			return err
-		}
-		if want, err = strconv.Atoi(u.Uid); err != nil {
-			return err
-		}
+	want, err := programUid(userName)
+	if err != nil {
+		return err
 	}
+	return ownedByUid(pid, want)
+}
+
+// programUid is the uid a program runs as: its user's, or superd's
+// effective uid without one.
+func programUid(userName string) (int, error) {
+	if userName == "" {
+		return os.Geteuid(), nil
+	}
+	u, err := lookupUser(userName)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(u.Uid)
+}
+
+// ownedByUid is ownedBy with the user's uid looked up already.
+func ownedByUid(pid, want int) error {
 	got, err := pidfile.Uid(pid)
 	if err != nil {
 		return err
@@ -255,7 +263,7 @@ func ownedBy(pid int, userName string) error {
 
 // watchPidfd calls exited once the process behind fd ends, unless Run ends
 // first. The loop owns fd and closes it once it has taken the exit.
-func (s *Supervisor) watchPidfd(fd int, exited func() bool) {
+func (s *Supervisor) watchPidfd(fd int, exited func()) {
 	if s.wakeR == nil {
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -300,18 +308,42 @@ type adopter interface {
 	Adopt(pid int, exited func(ExitStatus)) error
 }
 
+// errCannotAdopt is superviseDaemon's error with a spawner that is no
+// adopter.
+var errCannotAdopt = errors.New("this spawner cannot adopt daemons")
+
+// superviseDaemon has the reaper supervise pid, a daemon in's program left
+// behind (a forking program's, or a notify program's MAINPID), its exit
+// going to in as its leader's would.
+func (s *Supervisor) superviseDaemon(in *instance, pid int) error {
+	a, ok := s.spawner.(adopter)
+	if !ok {
+		return errCannotAdopt
+	}
+	return a.Adopt(pid, s.exitsOf(in))
+}
+
+// childOfSuperd checks that pid runs and is superd's child: a daemon whose
+// parent exited is reparented to superd as subreaper (a recycled pid is
+// not).
+func childOfSuperd(pid int) error {
+	ppid, err := pidfile.Parent(pid)
+	if err != nil {
+		return fmt.Errorf("pid %d is not running", pid)
+	}
+	if ppid != os.Getpid() {
+		return fmt.Errorf("pid %d is not a child of superd (parent %d; is subreaper off?)", pid, ppid)
+	}
+	return nil
+}
+
 // adoptForked reads the pidfile of a forking program whose command exited
 // 0, checks the pid (a number > 1, not superd, a child of superd as
 // subreaper, running as the program's user) and supervises it.
 func (s *Supervisor) adoptForked(in *instance, now time.Time) {
 	pid, err := s.forkedPid(in)
 	if err == nil {
-		a, ok := s.spawner.(adopter)
-		if !ok {
-			err = errors.New("this spawner cannot adopt daemons")
-		} else {
-			err = a.Adopt(pid, s.exitsOf(in))
-		}
+		err = s.superviseDaemon(in, pid)
 	}
 	if err != nil {
 		s.apply(in, event{kind: evSpawnErr, err: err}, now)
@@ -327,13 +359,10 @@ func (s *Supervisor) adoptForked(in *instance, now time.Time) {
 
 func (s *Supervisor) forkedPid(in *instance) (int, error) {
 	p := in.prog
+	uid, uidErr := programUid(p.User) // looked up once for both checks
 	var owners []int
-	if p.User != "" {
-		if u, err := lookupUser(p.User); err == nil {
-			if uid, err := strconv.Atoi(u.Uid); err == nil {
-				owners = append(owners, uid)
-			}
-		}
+	if p.User != "" && uidErr == nil {
+		owners = append(owners, uid)
 	}
 	pid, err := pidfile.Read(p.PidFile, owners...)
 	if err != nil {
@@ -342,12 +371,13 @@ func (s *Supervisor) forkedPid(in *instance) (int, error) {
 	if pid == os.Getpid() {
 		return 0, fmt.Errorf("pidfile %s names superd itself (pid %d): refused", p.PidFile, pid)
 	}
-	if ppid, err := pidfile.Parent(pid); err != nil {
-		return 0, fmt.Errorf("pidfile %s: pid %d is not running", p.PidFile, pid)
-	} else if ppid != os.Getpid() {
-		return 0, fmt.Errorf("pidfile %s: pid %d is not a child of superd (parent %d; is subreaper off?)", p.PidFile, pid, ppid)
+	if err := childOfSuperd(pid); err != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, err)
 	}
-	if err := ownedBy(pid, p.User); err != nil {
+	if uidErr != nil {
+		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, uidErr)
+	}
+	if err := ownedByUid(pid, uid); err != nil {
 		return 0, fmt.Errorf("pidfile %s: %w", p.PidFile, err)
 	}
 	return pid, nil

@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,14 +98,8 @@ func (s *Supervisor) advanceDrain(now time.Time) bool {
 func (s *Supervisor) liveDependents(name string) []string {
 	var out []string
 	for _, in := range s.all {
-		if !in.holdsDrain() {
-			continue
-		}
-		for _, d := range in.prog.DependsOn {
-			if d == name {
-				out = append(out, in.name)
-				break
-			}
+		if in.holdsDrain() && slices.Contains(in.prog.DependsOn, name) {
+			out = append(out, in.name)
 		}
 	}
 	return out

@@ -101,10 +101,11 @@ func (in *instance) snapshot(now time.Time) apitype.Instance {
 		Restarts:   in.restarts,
 		ExitCode:   in.exitCode,
 		ExitSignal: in.exitSig,
-		Ready:      true,
-		Healthy:    true,
 		Detached:   in.prog.Detach,
 		Message:    in.message,
+		// A running instance has passed its readiness check, if it has one.
+		Ready:   in.state == apitype.StateRunning,
+		Healthy: in.healthy,
 	}
 	if in.pid > 0 && (in.state == apitype.StateRunning || in.state == apitype.StateStarting || in.state == apitype.StateStopping) {
 		pid := in.pid
@@ -118,9 +119,6 @@ func (in *instance) snapshot(now time.Time) apitype.Instance {
 			a.UptimeSeconds = now.Sub(in.started).Seconds()
 		}
 	}
-	// A running instance has passed its readiness check, if it has one.
-	a.Ready = in.state == apitype.StateRunning
-	a.Healthy = in.healthy
 	return a
 }
 

@@ -281,10 +281,7 @@ func (s *Supervisor) spawnSome(now time.Time) {
 	for len(s.spawnQ) > 0 && len(reqs) < limit {
 		in := s.spawnQ[0]
 		s.spawnQ = s.spawnQ[1:]
-		if !in.spawnQueued {
-			continue
-		}
-		in.spawnQueued = false
+		in.spawnQueued = false // set exactly while in is in spawnQ
 		if in.state != apitype.StateStarting || in.pending || in.pid != 0 || s.draining {
 			continue
 		}

@@ -1,9 +1,8 @@
 package supervisor
 
 import (
-	"os"
+	"errors"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -11,7 +10,6 @@ import (
 	"github.com/superd/superd/config"
 	"github.com/superd/superd/ipc/apitype"
 	"github.com/superd/superd/supervisor/notify"
-	"github.com/superd/superd/supervisor/pidfile"
 )
 
 // A program with type = "notify" gets a NOTIFY_SOCKET of its own: a
@@ -27,7 +25,7 @@ type notifyMsg struct {
 // notifySocket returns in's notify socket path, creating and serving the
 // socket on first use; "" for programs that are not type = "notify".
 func (s *Supervisor) notifySocket(in *instance) (string, error) {
-	if in.prog.Type != "notify" {
+	if in.prog.Type != config.TypeNotify {
 		return "", nil
 	}
 	if in.notify != nil {
@@ -42,8 +40,7 @@ func (s *Supervisor) notifySocket(in *instance) (string, error) {
 			r.notify = nil
 		}
 	}
-	name := strings.ReplaceAll(in.name, ":", "-") + ".sock"
-	sock, err := notify.Listen(filepath.Join(s.cfg.Superd.StateDir, "notify", name))
+	sock, err := notify.Listen(filepath.Join(s.cfg.Superd.StateDir, "notify", fileName(in.name)+".sock"))
 	if err != nil {
 		return "", err
 	}
@@ -115,16 +112,13 @@ func (s *Supervisor) handOff(in *instance) int {
 	if g, err := unix.Getpgid(pid); err != nil || g != in.pgid {
 		return 0
 	}
-	if ppid, err := pidfile.Parent(pid); err != nil || ppid != os.Getpid() {
+	if childOfSuperd(pid) != nil {
 		return 0
 	}
-	a, ok := s.spawner.(adopter)
-	if !ok {
-		return 0
-	}
-	err := a.Adopt(pid, s.exitsOf(in))
-	if err != nil {
-		s.logger.Warn("could not supervise MAINPID", "instance", in.name, "pid", pid, "err", err)
+	if err := s.superviseDaemon(in, pid); err != nil {
+		if !errors.Is(err, errCannotAdopt) {
+			s.logger.Warn("could not supervise MAINPID", "instance", in.name, "pid", pid, "err", err)
+		}
 		return 0
 	}
 	s.logger.Info("leader exited; supervising its MAINPID", "instance", in.name, "leader", in.pid, "pid", pid)

@@ -3,7 +3,6 @@ package supervisor
 import (
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/superd/superd/config"
@@ -26,13 +25,13 @@ type output struct {
 
 // OutputFactory makes the output of each instance.
 type OutputFactory interface {
-	Output(name string, p *config.Program) *output
+	Output(name string) *output
 }
 
 // memoryOutputs keeps output in the ring only (tests).
 type memoryOutputs struct{}
 
-func (memoryOutputs) Output(string, *config.Program) *output {
+func (memoryOutputs) Output(string) *output {
 	return &output{ring: logs.NewRing(ringSize), stats: &logs.Stats{}}
 }
 
@@ -57,7 +56,7 @@ func NewOutputs(dir string, stdout, stderr *logs.Console, logger *slog.Logger) *
 // Output returns the output of the instance called name: the same one for
 // the same name, so an instance replaced by a reload keeps its ring, files
 // and counters.
-func (o *Outputs) Output(name string, p *config.Program) *output {
+func (o *Outputs) Output(name string) *output {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if out := o.outs[name]; out != nil {
@@ -70,7 +69,7 @@ func (o *Outputs) Output(name string, p *config.Program) *output {
 
 // filePath is log_dir/NAME.log (web:1 → web-1.log), or NAME.err.log.
 func (o *Outputs) filePath(name string, stderr bool) string {
-	base := strings.ReplaceAll(name, ":", "-")
+	base := fileName(name)
 	if stderr {
 		return filepath.Join(o.dir, base+".err.log")
 	}

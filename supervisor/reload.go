@@ -113,7 +113,7 @@ func (s *Supervisor) newProgram(p *config.Program, old []*instance) *program {
 	pr := &program{cfg: p}
 	for i := range p.Instances {
 		in := newInstance(p, i, nil)
-		in.out = s.outputs.Output(in.name, p)
+		in.out = s.outputs.Output(in.name)
 		for _, o := range old {
 			if o.name == in.name {
 				in.predecessor = o
@@ -141,7 +141,7 @@ func (s *Supervisor) scale(pr *program, p *config.Program, now time.Time) []*ins
 	}
 	for i := len(keep); i < p.Instances; i++ {
 		in := newInstance(p, i, nil)
-		in.out = s.outputs.Output(in.name, p)
+		in.out = s.outputs.Output(in.name)
 		keep = append(keep, in)
 		added = append(added, in)
 	}

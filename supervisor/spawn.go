@@ -79,6 +79,11 @@ type progSetup struct {
 	// env_files it runs up to SUPERD_PROGRAM; with them, it stops before
 	// the files. Shared by every start of this generation, never modified.
 	head *envList
+	// argv (at full capacity, so a job run's append copies it) and
+	// rlimits are shared by every start of this generation, never
+	// modified.
+	argv    []string
+	rlimits []reaper.Rlimit
 }
 
 // setup returns the progSetup of p, building it at the first spawn of this
@@ -90,7 +95,7 @@ func (sp *ProcSpawner) setup(p *config.Program) (*progSetup, error) {
 	if ps := sp.progs[p.Name]; ps != nil && ps.prog == p {
 		return ps, nil
 	}
-	ps := &progSetup{prog: p}
+	ps := &progSetup{prog: p, argv: slices.Clip(p.Argv()), rlimits: rlimits(p)}
 	var u *user.User
 	if p.User != "" || p.Group != "" {
 		var err error
@@ -213,18 +218,17 @@ func (sp *ProcSpawner) prepare(req spawnReq) (reaper.Request, []*os.File, []func
 	if err != nil {
 		return reaper.Request{}, nil, nil, err
 	}
-	exited := req.exited
 	start := reaper.Request{
 		Spec: reaper.Spec{
-			Argv:       append(slices.Clone(p.Argv()), req.args...),
+			Argv:       append(ps.argv, req.args...),
 			Env:        env,
 			Dir:        p.Directory,
 			Credential: ps.cred,
 			Umask:      p.Umask,
-			Rlimits:    rlimits(p),
+			Rlimits:    ps.rlimits,
 			Detach:     p.Detach,
 		},
-		Done: func(e reaper.Exit) { exited(exitStatus(e)) },
+		Done: reaperDone(req.exited),
 	}
 	if p.Detach {
 		files, err := sp.detachedOutput(req)
@@ -617,16 +621,19 @@ func copyCredentials(dir string, creds map[string]string, cred *syscall.Credenti
 // Adopt has the reaper supervise pid, a daemon a forking program left
 // behind (reparented to superd as subreaper).
 func (sp *ProcSpawner) Adopt(pid int, exited func(ExitStatus)) error {
-	return sp.reaper.Adopt(pid, func(e reaper.Exit) { exited(exitStatus(e)) })
+	return sp.reaper.Adopt(pid, reaperDone(exited))
 }
 
-// exitStatus is a reaper exit as the loop sees it.
-func exitStatus(e reaper.Exit) ExitStatus {
-	st := ExitStatus{Pid: e.Pid, Code: e.Code()}
-	if e.Status.Signaled() {
-		st.Signal = e.Status.Signal()
+// reaperDone is exited as the reaper calls it: with a reaper exit, passed on
+// as the loop sees it.
+func reaperDone(exited func(ExitStatus)) func(reaper.Exit) {
+	return func(e reaper.Exit) {
+		st := ExitStatus{Pid: e.Pid, Code: e.Code()}
+		if e.Status.Signaled() {
+			st.Signal = e.Status.Signal()
+		}
+		exited(st)
 	}
-	return st
 }
 
 // rlimits are the program's limits as the reaper takes them.

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/superd/superd/config"
+	"github.com/superd/superd/supervisor/logs"
 )
 
 // envOf is the environment a ProcSpawner with superd's environment environ
@@ -225,5 +226,44 @@ func TestChildPipe(t *testing.T) {
 	w.Close()
 	if b, err := io.ReadAll(r); string(b) != "line\n" || err != nil {
 		t.Errorf("ReadAll(read end) = %q, %v; want %q, nil", b, err, "line\n")
+	}
+}
+
+// TestRunArgvPerStart: the argv of a program's generation is built once and
+// shared; a job run's arguments go into a copy of it, never into the
+// shared one another run would see.
+func TestRunArgvPerStart(t *testing.T) {
+	sp := NewProcSpawner(t.Context(), nil, nil, nil)
+	// Spare capacity: an append in place would show in an earlier run.
+	p := prog("job", func(p *config.Program) { p.Command = append(make([]string, 0, 8), "/bin/echo", "a") })
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"run with one argument", []string{"x"}, []string{"/bin/echo", "a", "x"}},
+		{"run with two", []string{"y", "z"}, []string{"/bin/echo", "a", "y", "z"}},
+		{"run without", nil, []string{"/bin/echo", "a"}},
+	}
+	var got [][]string
+	for _, tt := range tests {
+		req := spawnReq{name: "job", prog: p, out: &output{ring: logs.NewRing(64)}, args: tt.args}
+		start, files, pumps, err := sp.prepare(req)
+		for _, f := range files {
+			f.Close()
+		}
+		for _, run := range pumps {
+			run() // ends at once: the write ends are closed
+		}
+		if err != nil {
+			t.Fatalf("%s: prepare() = %v", tt.name, err)
+		}
+		got = append(got, start.Spec.Argv)
+	}
+	sp.Wait()
+	for i, tt := range tests {
+		if !slices.Equal(got[i], tt.want) {
+			t.Errorf("%s: Argv = %q; want %q", tt.name, got[i], tt.want)
+		}
 	}
 }

@@ -15,8 +15,8 @@ var ErrNoJournal = errors.New("journald is not running (no /run/systemd/journal/
 // package, one entry per line, with SYSLOG_IDENTIFIER and PRIORITY. Safe for
 // concurrent use.
 type Journal struct {
-	identifier string
-	priority   journal.Priority
+	priority journal.Priority
+	vars     map[string]string // read only: journal.Send does not keep or change it
 }
 
 // NewJournal returns a journal destination for the instance called name:
@@ -26,7 +26,7 @@ func NewJournal(name string, stderr bool) *Journal {
 	if stderr {
 		p = journal.PriErr
 	}
-	return &Journal{identifier: name, priority: p}
+	return &Journal{priority: p, vars: map[string]string{"SYSLOG_IDENTIFIER": name}}
 }
 
 // JournalAvailable reports whether journald listens on its socket.
@@ -38,11 +38,10 @@ func (j *Journal) WriteLines(p []byte) (int, error) {
 	if !journal.Enabled() {
 		return 0, ErrNoJournal
 	}
-	vars := map[string]string{"SYSLOG_IDENTIFIER": j.identifier}
 	n := 0
 	for line := range bytes.Lines(p) {
 		msg := strings.TrimSuffix(string(line), "\n")
-		if err := journal.Send(msg, j.priority, vars); err != nil {
+		if err := journal.Send(msg, j.priority, j.vars); err != nil {
 			return n, err
 		}
 		n += len(line)

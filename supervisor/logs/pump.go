@@ -442,28 +442,30 @@ func (p *pump) emit(b []byte) {
 		p.toFile(b)
 	}
 	if s.Console != nil {
-		if err := s.Console.WriteLines(p.prefix, b); err != nil {
-			p.drop(&p.console, len(b), err)
-		} else {
-			p.account(&p.console, len(b), nil)
+		n, err := len(b), s.Console.WriteLines(p.prefix, b)
+		if err != nil {
+			n = 0
 		}
+		p.wrote(&p.console, len(b), n, err)
 	}
 	if s.Journal != nil {
-		if n, err := s.Journal.WriteLines(b); err != nil {
-			p.account(&p.journal, n, nil)
-			p.drop(&p.journal, len(b)-n, err)
-		} else {
-			p.account(&p.journal, n, nil)
-		}
+		n, err := s.Journal.WriteLines(b)
+		p.wrote(&p.journal, len(b), n, err)
 	}
 }
 
 // toFile writes b to the file and counts the result.
 func (p *pump) toFile(b []byte) {
 	n, err := p.s.File.Write(b)
-	p.account(&p.file, n, err)
+	p.wrote(&p.file, len(b), n, err)
+}
+
+// wrote counts the result of a write of size bytes to a destination that
+// took n of them: written, and dropped when err is set.
+func (p *pump) wrote(d *drops, size, n int, err error) {
+	p.account(d, n, err)
 	if err != nil {
-		p.drop(&p.file, len(b)-n, err)
+		p.drop(d, size-n, err)
 	}
 }
 

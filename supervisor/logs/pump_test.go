@@ -290,6 +290,18 @@ func TestPumpDrops(t *testing.T) {
 			sink:    func(t *testing.T, s *Sink) { s.Console = NewConsole(errWriter{}) },
 			wantErr: "broken console",
 		},
+		{
+			// Each failed write was once counted as a success first,
+			// logging "output resumed" and "output dropped" again.
+			name: "journal absent",
+			sink: func(t *testing.T, s *Sink) {
+				if JournalAvailable() {
+					t.Skip("journald is running")
+				}
+				s.Journal = NewJournal(s.Name, false)
+			},
+			wantErr: "journald is not running",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,16 +133,10 @@ func StartTime(pid int) (uint64, error) {
 // stat reads the start time of pid and whether it is a zombie (dead, not
 // reaped yet: state Z or X).
 func stat(pid int) (start uint64, zombie bool, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, false, fmt.Errorf("start time of %d: %w", pid, err)
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false, errors.New("start time: malformed /proc stat")
-	}
-	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
 		return 0, false, errors.New("start time: short /proc stat")
 	}
@@ -194,15 +188,27 @@ func Uid(pid int) (int, error) {
 
 // Parent is the parent pid of pid.
 func Parent(pid int) (int, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	f := strings.Fields(s[i+1:])
-	if i < 0 || len(f) < 2 {
+	if len(f) < 2 {
 		return 0, errors.New("malformed /proc stat")
 	}
 	return strconv.Atoi(f[1])
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name,
+// which may hold spaces and parentheses: the state (field 3) first.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return nil, errors.New("malformed /proc stat")
+	}
+	return strings.Fields(s[i+1:]), nil
 }

@@ -380,15 +380,16 @@ func (r *Reaper) reap() {
 		if err != nil || pid <= 0 {
 			break
 		}
+		ex := Exit{Pid: pid, Status: ws, Rusage: ru, Time: time.Now()}
 		pr, ok := r.procs[pid]
 		if !ok {
 			r.orphans.Add(1)
-			r.recent[r.next] = Exit{Pid: pid, Status: ws, Rusage: ru, Time: time.Now()}
+			r.recent[r.next] = ex
 			r.next = (r.next + 1) % recentOrphans
 			continue
 		}
 		delete(r.procs, pid)
-		out = append(out, delivery{pr, Exit{Pid: pid, Status: ws, Rusage: ru, Time: time.Now()}})
+		out = append(out, delivery{pr, ex})
 	}
 	r.mu.Unlock()
 	for _, d := range out {
