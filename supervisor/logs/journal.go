@@ -17,6 +17,7 @@ var ErrNoJournal = errors.New("journald is not running (no /run/systemd/journal/
 type Journal struct {
 	priority journal.Priority
 	vars     map[string]string // read only: journal.Send does not keep or change it
+	enabled  func() bool       // journal.Enabled; tests stand in a journald that is absent
 }
 
 // NewJournal returns a journal destination for the instance called name:
@@ -26,7 +27,7 @@ func NewJournal(name string, stderr bool) *Journal {
 	if stderr {
 		p = journal.PriErr
 	}
-	return &Journal{priority: p, vars: map[string]string{"SYSLOG_IDENTIFIER": name}}
+	return &Journal{priority: p, vars: map[string]string{"SYSLOG_IDENTIFIER": name}, enabled: journal.Enabled}
 }
 
 // JournalAvailable reports whether journald listens on its socket.
@@ -35,7 +36,7 @@ func JournalAvailable() bool { return journal.Enabled() }
 // WriteLines sends each line of p (whole lines) as one journal entry. It
 // returns how many bytes were sent before an error.
 func (j *Journal) WriteLines(p []byte) (int, error) {
-	if !journal.Enabled() {
+	if !j.enabled() {
 		return 0, ErrNoJournal
 	}
 	n := 0
