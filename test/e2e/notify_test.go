@@ -449,8 +449,18 @@ start_seconds = "0s"
 
 	in := d.waitState("web", apitype.StateRunning, 10*time.Second)
 	d.track(*in.Pid)
-	if argv := procCmdline(t, *in.Pid); len(argv) == 0 || argv[0] != "/bin/sleep" {
-		t.Errorf("leader runs %q; want /bin/sleep, exec'd after the helper exited 0 (its barrier returned)", argv)
+	// READY=1 makes it running while the helper still waits on its
+	// barrier; the shell execs sleep only once the helper exited 0.
+	pid := *in.Pid
+	var argv []string
+	waitFor(t, 10*time.Second, func() string {
+		return fmt.Sprintf("leader %d runs %q; want /bin/sleep, exec'd after the helper exited 0 (its barrier returned)", pid, argv)
+	}, func() bool {
+		argv = procCmdline(t, pid)
+		return len(argv) > 0 && argv[0] == "/bin/sleep"
+	})
+	if in := d.inst("web"); in.State != apitype.StateRunning || in.Pid == nil || *in.Pid != pid {
+		t.Errorf("status after the helper exited = %s; want running with the same leader %d", describe(in), pid)
 	}
 	if !in.Ready || in.Message != "told by a helper" {
 		t.Errorf("status = %s ready=%v; want ready with message %q", describe(in), in.Ready, "told by a helper")
