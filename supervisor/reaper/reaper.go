@@ -10,7 +10,10 @@
 // Every fork happens on one goroutine locked to one OS thread that never
 // exits, because Linux delivers Pdeathsig when the thread that forked dies,
 // not the process. That thread also has a private umask (unshare CLONE_FS),
-// so each child gets its own without touching superd's.
+// so each child gets its own without touching superd's, and a private
+// descriptor table holding little more than each child's own descriptors
+// while it is forked (see fdTable), so a fork does not copy, and its exec
+// close, every pipe superd holds.
 package reaper
 
 import (
@@ -99,6 +102,10 @@ type Spec struct {
 type Request struct {
 	Spec Spec
 	Done func(Exit)
+
+	// fds are Spec.Files' descriptors, read on the caller's goroutine: the
+	// spawner thread's table may not be superd's (see fdTable).
+	fds []uintptr
 }
 
 // Result is the outcome of one Request: the child's pid, or why it did not
@@ -132,6 +139,11 @@ type Reaper struct {
 	spawn   chan *batch
 	stopped chan struct{} // closed when Run returns
 	orphans atomic.Uint64
+	// sharedTableWhy is why the spawner thread forks from superd's own
+	// descriptor table (nil: from a private one); set before it is ready.
+	sharedTableWhy error
+	spawnerTid     int           // the spawner thread, set before it is ready
+	up             chan struct{} // closed once the spawner is ready
 
 	mu    sync.Mutex // guards the fields below
 	procs map[int]*proc
@@ -160,6 +172,7 @@ func New(logger *slog.Logger) *Reaper {
 		shim:    shim,
 		spawn:   make(chan *batch),
 		stopped: make(chan struct{}),
+		up:      make(chan struct{}),
 		procs:   make(map[int]*proc),
 	}
 }
@@ -173,6 +186,10 @@ func (r *Reaper) Run(ctx context.Context) error {
 	defer signal.Stop(sigchld)
 
 	catchIgnored()
+	if err := initPoller(); err != nil {
+		close(r.stopped)
+		return fmt.Errorf("reaper: %w", err)
+	}
 	ready := make(chan error, 1)
 	// exits never: the thread must outlive every child it forked, and Go
 	// gives no way to end a locked goroutine without ending its thread.
@@ -180,6 +197,10 @@ func (r *Reaper) Run(ctx context.Context) error {
 	if err := <-ready; err != nil {
 		close(r.stopped) // Start returns ErrStopped instead of blocking
 		return err
+	}
+	close(r.up)
+	if r.sharedTableWhy != nil {
+		r.logger.Debug("reaper: forking from superd's own descriptor table", "reason", r.sharedTableWhy)
 	}
 	defer close(r.stopped)
 
@@ -198,6 +219,17 @@ func (r *Reaper) Run(ctx context.Context) error {
 // spawner forks every child from one locked OS thread.
 func (r *Reaper) spawner(ready chan<- error) {
 	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// The leader thread's table must stay superd's: pidfd_getfd on
+		// superd's pidfd reads it (see fdTable). Hand over to a goroutine
+		// on another thread, holding this one until it is set up so that
+		// it cannot be scheduled here.
+		next := make(chan error, 1)
+		go r.spawner(next)
+		ready <- <-next
+		runtime.UnlockOSThread()
+		return
+	}
 	// A child starts with the signal mask of the thread that forked it (the
 	// runtime saves it before fork and restores it in the child), and superd
 	// may have inherited blocked signals: every child starts with none.
@@ -213,6 +245,11 @@ func (r *Reaper) spawner(ready chan<- error) {
 	}
 	base := unix.Umask(0o022)
 	unix.Umask(base)
+	// Nothing on this thread may log or touch superd's files from here on:
+	// their descriptors are not in its table. Run logs the outcome.
+	table, err := privateTable()
+	r.sharedTableWhy = err
+	r.spawnerTid = unix.Gettid()
 	ready <- nil
 	for {
 		select {
@@ -225,7 +262,7 @@ func (r *Reaper) spawner(ready chan<- error) {
 					mask = req.Spec.Umask
 				}
 				unix.Umask(mask)
-				pid, err := r.forkRegister(req.Spec, req.Done)
+				pid, err := r.forkRegister(table, req)
 				b.res = append(b.res, Result{Pid: pid, Err: err})
 			}
 			close(b.done)
@@ -237,7 +274,8 @@ func (r *Reaper) spawner(ready chan<- error) {
 }
 
 // forkRegister forks and registers the child under the reaping lock.
-func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
+func (r *Reaper) forkRegister(table fdTable, req Request) (int, error) {
+	spec := req.Spec
 	attr := &syscall.SysProcAttr{Credential: spec.Credential}
 	if spec.Detach {
 		attr.Setsid = true
@@ -264,23 +302,43 @@ func (r *Reaper) forkRegister(spec Spec, done func(Exit)) (int, error) {
 	if env == nil {
 		env = syscall.Environ()
 	}
-	// As os.StartProcess, but without the pidfd it would open and keep.
-	fds := make([]uintptr, len(spec.Files))
-	for i, f := range spec.Files {
-		fds[i] = ^uintptr(0) // closed in the child
-		if f != nil {
-			fds[i] = f.Fd()
-		}
+	// The child's descriptors and the terminal, in the table forked from.
+	want := req.fds
+	if attr.Foreground {
+		want = append(want[:len(want):len(want)], uintptr(spec.Ctty))
+	}
+	fds, release, err := table.take(want)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	if attr.Foreground {
+		attr.Ctty = int(fds[len(fds)-1])
+		fds = fds[:len(fds)-1]
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// As os.StartProcess, but without the pidfd it would open and keep.
 	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: fds, Sys: attr})
 	runtime.KeepAlive(spec.Files) // no finalizer closes them before the fork
 	if err != nil {
 		return 0, &os.PathError{Op: "fork/exec", Path: name, Err: err}
 	}
-	r.procs[pid] = &proc{done: done}
+	r.procs[pid] = &proc{done: req.Done}
 	return pid, nil
+}
+
+// fileFds returns the descriptors of files, ^uintptr(0) (closed in the
+// child) for nil entries.
+func fileFds(files []*os.File) []uintptr {
+	fds := make([]uintptr, len(files))
+	for i, f := range files {
+		fds[i] = ^uintptr(0)
+		if f != nil {
+			fds[i] = f.Fd()
+		}
+	}
+	return fds
 }
 
 // Adopt registers pid, a process superd did not start but will reap (a
@@ -347,6 +405,7 @@ func (r *Reaper) startAll(reqs iter.Seq[Request], ahead int) []Result {
 			refused++
 			continue
 		}
+		req.fds = fileFds(req.Spec.Files)
 		b.reqs <- req
 	}
 	var res []Result

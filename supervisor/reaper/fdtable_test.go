@@ -1,0 +1,206 @@
+package reaper
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// links returns the targets of the descriptors in /proc/self/task/TID/fd.
+func links(t *testing.T, tid int) []string {
+	t.Helper()
+	dir := "/proc/self/task/" + strconv.Itoa(tid) + "/fd"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil {
+			out = append(out, e.Name()+" -> "+l)
+		}
+	}
+	return out
+}
+
+// TestSpawnerForksFromPrivateTable: the spawner thread's descriptor table
+// holds neither the files superd had when it started (a listening socket
+// here) nor those it opened since (pipes here), and a child still gets
+// exactly the descriptors it was given.
+func TestSpawnerForksFromPrivateTable(t *testing.T) {
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	r := startReaper(t)
+	select {
+	case <-r.up:
+	case <-r.stopped:
+		t.Fatal("the reaper stopped before its spawner was ready")
+	}
+	if r.sharedTableWhy != nil {
+		t.Fatalf("spawner forks from superd's table: %v; want a private table on this kernel", r.sharedTableWhy)
+	}
+	if r.spawnerTid == os.Getpid() {
+		t.Fatal("the spawner runs on the leader thread, whose table pidfd_getfd reads")
+	}
+	var held []*os.File
+	for range 32 {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, pr, pw)
+	}
+	defer func() {
+		for _, f := range held {
+			f.Close()
+		}
+	}()
+
+	out, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	exits := make(chan Exit, 1)
+	_, err = r.Start(Spec{
+		Argv:  []string{"/bin/sh", "-c", "echo out; echo err >&2; ls /proc/self/fd >&2"},
+		Files: []*os.File{nil, w, w},
+		Umask: -1,
+	}, func(e Exit) { exits <- e })
+	w.Close()
+	if err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+	got, err := readAll(out, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// sh's own ls lists 0 (closed: absent), 1, 2 and ls's directory.
+	if !bytes.HasPrefix(got, []byte("out\nerr\n")) || bytes.Count(got, []byte("\n")) > 5 {
+		t.Errorf("child's output = %q; want out, err and its few descriptors", got)
+	}
+	select {
+	case e := <-exits:
+		if e.Status.ExitStatus() != 0 {
+			t.Errorf("child exit = %v; want 0", e.Status)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("child's exit never delivered")
+	}
+
+	table := links(t, r.spawnerTid)
+	for _, l := range table {
+		if strings.HasPrefix(l, "0 ") || strings.HasPrefix(l, "1 ") || strings.HasPrefix(l, "2 ") {
+			continue // the test's own stdio
+		}
+		if strings.Contains(l, "socket:") || strings.Contains(l, "pipe:") {
+			t.Errorf("spawner's table holds %s; want none of superd's sockets or pipes", l)
+		}
+	}
+	if len(table) > 8 {
+		t.Errorf("spawner's table = %q; want stdio, the poller's and superd's pidfd only", table)
+	}
+}
+
+// readAll reads f to EOF, failing after d.
+func readAll(f *os.File, d time.Duration) ([]byte, error) {
+	if err := f.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	_, err := b.ReadFrom(f)
+	return b.Bytes(), err
+}
+
+// TestTake: in a private table, take copies each distinct descriptor once
+// (the same file, fstat says), keeps "closed" entries, and release closes
+// the copies; the shared table hands back the descriptors themselves.
+func TestTake(t *testing.T) {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := f.Fd()
+	var orig unix.Stat_t
+	if err := unix.Fstat(int(fd), &orig); err != nil {
+		t.Fatal(err)
+	}
+	closed := ^uintptr(0)
+
+	got, release, err := sharedTable.take([]uintptr{fd, closed})
+	if err != nil || got[0] != fd || got[1] != closed {
+		t.Errorf("sharedTable.take() = %v, %v; want the descriptors themselves", got, err)
+	}
+	release()
+
+	type result struct {
+		local      []uintptr
+		same, gone bool
+		err        error
+	}
+	done := make(chan result, 1)
+	onPrivateThread(func() {
+		table, err := privateTable()
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		local, release, err := table.take([]uintptr{fd, fd, closed})
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		var a unix.Stat_t
+		r := result{local: local}
+		if unix.Fstat(int(local[0]), &a) == nil {
+			r.same = a.Ino == orig.Ino && a.Dev == orig.Dev
+		}
+		release()
+		r.gone = unix.Fstat(int(local[0]), &a) == syscall.EBADF
+		done <- r
+	})
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("private take() = %v", r.err)
+	}
+	if len(r.local) != 3 || r.local[0] != r.local[1] || r.local[2] != closed {
+		t.Errorf("take(fd, fd, closed) = %v; want one copy twice, then closed", r.local)
+	}
+	if !r.same {
+		t.Error("the copy is not the same file as the original")
+	}
+	if !r.gone {
+		t.Error("release() left the copy open")
+	}
+}
+
+// onPrivateThread runs f on a goroutine locked to a thread other than the
+// leader, which ends with f: whatever f does to the thread's tables goes
+// with it.
+func onPrivateThread(f func()) {
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with f
+		if unix.Gettid() == unix.Getpid() {
+			// Hold the leader until f's thread is done, so f cannot run here.
+			done := make(chan struct{})
+			onPrivateThread(func() { defer close(done); f() })
+			<-done
+			runtime.UnlockOSThread()
+			return
+		}
+		f()
+	}()
+}
