@@ -7,8 +7,8 @@ import (
 )
 
 // TestNoServerOnlyDependencies: superctl links ipc's client, not the
-// Prometheus libraries that only superd's /metrics needs (they live in
-// ipc/metrics for that reason).
+// metrics exposition that only superd's /metrics needs (it lives in
+// ipc/metrics for that reason), nor the Prometheus libraries.
 func TestNoServerOnlyDependencies(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	if err != nil {
