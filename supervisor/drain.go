@@ -2,7 +2,6 @@ package supervisor
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -65,15 +64,14 @@ func (s *Supervisor) beginDrain(now time.Time, why string) {
 // whether any instance changed state.
 func (s *Supervisor) advanceDrain(now time.Time) bool {
 	moved := false
-	var holding []string
+	deps := dependents{all: s.all}
 	for _, in := range s.all {
 		if !in.holdsDrain() {
 			continue
 		}
 		if in.state != apitype.StateStopping {
-			if waits := s.liveDependents(in.prog.Name); len(waits) > 0 {
+			if waits := deps.of(in.prog.Name); len(waits) > 0 {
 				in.message = "shutdown: waiting for " + strings.Join(waits, ", ") + " to stop"
-				holding = append(holding, in.name)
 				continue
 			}
 			from := in.state
@@ -82,28 +80,73 @@ func (s *Supervisor) advanceDrain(now time.Time) bool {
 				s.apply(in, event{kind: evKill}, now)
 			}
 			moved = moved || in.state != from
+			if !in.holdsDrain() {
+				deps.stale() // in no longer holds its dependencies
+			}
 		}
 		if in.state == apitype.StateStopping {
-			in.message = "shutdown: " + in.stopStep
-			holding = append(holding, in.name)
+			sayShutdown(in, in.stopStep)
 		}
 	}
-	if moved && len(holding) > 0 {
-		s.logger.Info("shutdown held by", "instances", summarize(holding, 10))
+	if moved {
+		// Named only when the pass moved: a pass runs on every event.
+		var holding []string
+		for _, in := range s.all {
+			if in.holdsDrain() {
+				holding = append(holding, in.name)
+			}
+		}
+		if len(holding) > 0 {
+			s.logger.Info("shutdown held by", "instances", summarize(holding, 10))
+		}
 	}
 	return moved
 }
 
-// liveDependents names the live instances of programs that depend on name.
-func (s *Supervisor) liveDependents(name string) []string {
-	var out []string
-	for _, in := range s.all {
-		if in.holdsDrain() && slices.Contains(in.prog.DependsOn, name) {
-			out = append(out, in.name)
-		}
+// sayShutdown sets in.message to "shutdown: "+detail, without building the
+// string when it says that already: a drain pass sets it for every
+// stopping instance on every event.
+func sayShutdown(in *instance, detail string) {
+	const prefix = "shutdown: "
+	m := in.message
+	if len(m) == len(prefix)+len(detail) && strings.HasPrefix(m, prefix) && strings.HasSuffix(m, detail) {
+		return
 	}
-	return out
+	in.message = prefix + detail
 }
+
+// dependents answers, for one drain pass, which live instances depend on a
+// program: an index of all built on the first question, and again after
+// stale, so a pass costs O(instances) instead of O(instances²).
+type dependents struct {
+	all   []*instance
+	index map[string][]string // program name → live dependents' names
+	built bool
+}
+
+// of names the live instances of programs that depend on program name.
+func (d *dependents) of(name string) []string {
+	if !d.built {
+		d.index = nil
+		for _, in := range d.all {
+			if len(in.prog.DependsOn) == 0 || !in.holdsDrain() {
+				continue
+			}
+			if d.index == nil {
+				d.index = make(map[string][]string)
+			}
+			for _, dep := range in.prog.DependsOn {
+				d.index[dep] = append(d.index[dep], in.name)
+			}
+		}
+		d.built = true
+	}
+	return d.index[name]
+}
+
+// stale makes the next question rebuild the index: an instance stopped
+// holding its dependencies.
+func (d *dependents) stale() { d.built = false }
 
 // killAll sends SIGKILL to every live instance's process group at once,
 // dependencies regardless.

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"syscall"
@@ -317,4 +318,47 @@ func TestDrainHeldInstanceDoesNotSpin(t *testing.T) {
 			t.Errorf("Run() returned %v, %v after api's stop_timeout; want true, nil", ok, err)
 		}
 	})
+}
+
+// TestDrainDependentWithoutProcess: a dependent in backoff has no process
+// to wait for, so its dependency is stopped in the same turn as the
+// Shutdown, whichever comes first in the config; and a drain of many
+// instances leaves each stopping one's message at its stop step.
+func TestDrainDependentWithoutProcess(t *testing.T) {
+	for _, order := range [][]string{{"db", "api"}, {"api", "db"}} {
+		t.Run(strings.Join(order, ","), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFake()
+				f.setErr("api", errors.New("exec: no such file"))
+				var progs []*config.Program
+				for _, name := range order {
+					if name == "api" {
+						progs = append(progs, prog("api", dependsOn("db"), func(p *config.Program) { p.RestartDelay = time.Hour }))
+					} else {
+						progs = append(progs, prog("db"))
+					}
+				}
+				for i := range 50 {
+					progs = append(progs, prog(fmt.Sprintf("w%02d", i)))
+				}
+				f.setStubborn("w00")
+				h := runSupervisor(t, newConfig(t.TempDir(), progs...), f)
+				defer h.finish()
+				advance(5 * time.Second)
+				h.wantState("api", apitype.StateBackoff)
+
+				if err := h.s.Shutdown(context.Background()); err != nil {
+					t.Fatalf("Shutdown() = %v; want nil", err)
+				}
+				synctest.Wait()
+				if firstSig(f, "db", syscall.SIGTERM) < 0 {
+					t.Errorf("signals after Shutdown = %v; want SIGTERM to db at once (api has no process)", f.sigs())
+				}
+				a := h.wantState("w00", apitype.StateStopping)
+				if want := "shutdown: SIGTERM sent, SIGKILL after 10s"; a.Message != want {
+					t.Errorf("Status(w00).Message = %q; want %q", a.Message, want)
+				}
+			})
+		})
+	}
 }
