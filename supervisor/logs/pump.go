@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,7 +49,8 @@ const (
 type Stats struct {
 	// Written counts bytes written to the file or console destinations,
 	// timestamps included, the console's "NAME | " prefix not. Bytes that
-	// only went to the ring are not counted.
+	// only went to the ring are not counted, nor those a [File] keeps back
+	// (fewer than 4 KiB, until the pipe is drained) before they reach it.
 	Written atomic.Uint64
 	// Dropped counts bytes a destination failed to take (disk full, an
 	// unwritable or closed file, a console write error).
@@ -97,13 +99,16 @@ type Sink struct {
 //
 // Each read is handed on with one [Ring.Write] and one [Console.WriteLines]
 // of the complete lines it ends, and one write to the [File]. Without
-// timestamps, the file gets the bytes as read ([File.Write]), so its writes
-// are those of `cat > PATH`, and a line not yet ended is in the file before
-// its newline arrives; with timestamps, it gets whole stamped lines
-// ([File.WriteLines]). The ring and the console get whole lines only: a
-// partial line is held until its newline arrives. At EOF, a partial last
-// line is ended with a '\n' everywhere. Lines longer than [MaxLine] are
-// split (see MaxLine), in the file too.
+// timestamps, the file gets the bytes as read, and a line not yet ended is
+// in the file before its newline arrives; with timestamps, it gets whole
+// stamped lines. The File writes up to a page boundary and keeps the rest,
+// less than a page, for the next write, so its writes are aligned like
+// those of `cat > PATH`; the pump has it write that rest out whenever a
+// read finds the pipe empty, so once the child's output is drained the file
+// holds all of it (see [File]). The ring and the console get whole lines
+// only: a partial line is held until its newline arrives. At EOF, a partial
+// last line is ended with a '\n' everywhere. Lines longer than [MaxLine]
+// are split (see MaxLine), in the file too.
 //
 // Pump never stops reading because of a destination: a write that fails is
 // counted in Stats.Dropped, reported once as "output dropped" when dropping
@@ -138,8 +143,9 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 	// Any other error is the read's to report; on an r the runtime cannot
 	// poll, the read blocks instead.
 	p := newPump(s)
+	p.reader(r)
 	for {
-		n, err := r.Read(p.buf[p.hold:])
+		n, err := p.fill(r)
 		if n > 0 {
 			p.read(n)
 		}
@@ -214,6 +220,16 @@ type pump struct {
 	nl   [1]byte  // a '\n' to end a line in the file
 
 	file, console, journal drops
+
+	// The pump's reads go through rc, so that the file's carry is written
+	// out when a read finds the pipe empty, before the read waits (see
+	// fill); rc is nil when r has none.
+	rc     syscall.RawConn
+	block  bool // r is in blocking mode: reads wait in read(2), not in the poller
+	readFn func(fd uintptr) bool
+	rn     int
+	rerr   error
+	rname  string
 }
 
 // drops tracks one destination's current run of failed writes.
@@ -244,6 +260,74 @@ func newPump(s *Sink) *pump {
 		p.now = time.Now
 	}
 	return p
+}
+
+// reader sets the pump up to read r with fill.
+func (p *pump) reader(r *os.File) {
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return
+	}
+	p.rc, p.readFn, p.rname = rc, p.readRaw, r.Name()
+	rc.Control(func(fd uintptr) {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		p.block = err != nil || fl&unix.O_NONBLOCK == 0
+	})
+}
+
+// fill reads the next bytes from r into buf[hold:], as r.Read does, and
+// returns io.EOF at the end.
+//
+// A [File] keeps back up to a page of the bytes it is given (see [File]),
+// which must not wait there while the pump waits for more output: fill
+// writes them out when the pipe is drained, that is when a read finds it
+// empty (EAGAIN) and is about to wait in the runtime's poller, so nothing
+// is kept back while the pump waits in a read. A pump that finds more to
+// read reads it at once, and its next write takes the carry along. On an r in blocking mode, where a read waits in read(2) itself,
+// fill writes them out before every read.
+func (p *pump) fill(r *os.File) (int, error) {
+	if p.rc == nil {
+		p.flush()
+		return r.Read(p.buf[p.hold:])
+	}
+	p.rn, p.rerr = 0, nil
+	if err := p.rc.Read(p.readFn); err != nil {
+		return 0, err
+	}
+	return p.rn, p.rerr
+}
+
+// readRaw is fill's read, run by rc.Read: it returns false to wait in the
+// poller for the pipe to fill.
+func (p *pump) readRaw(fd uintptr) bool {
+	for {
+		if p.block {
+			p.flush()
+		}
+		n, err := unix.Read(int(fd), p.buf[p.hold:])
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EAGAIN:
+			// Drained: the carry goes out before the wait.
+			p.flush()
+			return false
+		case err != nil:
+			p.rerr = &os.PathError{Op: "read", Path: p.rname, Err: err}
+		case n == 0:
+			p.rerr = io.EOF
+		default:
+			p.rn = n
+		}
+		return true
+	}
+}
+
+// flush writes out what the file keeps back.
+func (p *pump) flush() {
+	if p.s.File != nil {
+		p.fileWrote(p.s.File.flush())
+	}
 }
 
 // stamp takes the time for the lines of the current read, if timestamps
@@ -314,8 +398,10 @@ func (p *pump) read(n int) {
 	p.held = copy(p.buf[p.hold-len(tail):p.hold], tail)
 }
 
-// finish ends a held partial line, at EOF or cancel.
+// finish ends a held partial line, at EOF or cancel, and writes out what
+// the file keeps back.
 func (p *pump) finish() {
+	defer p.flush()
 	if p.held == 0 {
 		return
 	}
@@ -454,10 +540,29 @@ func (p *pump) emit(b []byte) {
 	}
 }
 
-// toFile writes b to the file and counts the result.
+// toFile writes b to the file, which may keep its last bytes back, and
+// counts the result.
 func (p *pump) toFile(b []byte) {
-	n, err := p.s.File.Write(b)
-	p.wrote(&p.file, len(b), n, err)
+	p.fileWrote(p.s.File.writeKeep(b))
+}
+
+// errLostKept is the error reported for kept-back bytes that a Reopen or
+// Close of the file failed to write out.
+var errLostKept = errors.New("log file: bytes kept back lost at a reopen or close")
+
+// fileWrote counts the result of a write to the file: the stream bytes
+// that reached it and those lost, the file's kept-back bytes included.
+func (p *pump) fileWrote(wrote, lost int, err error) {
+	if lost > 0 && err == nil {
+		err = errLostKept
+	}
+	if err != nil || wrote > 0 {
+		// A write that the file only kept back is no recovery yet.
+		p.account(&p.file, wrote, err)
+	}
+	if err != nil {
+		p.drop(&p.file, lost, err)
+	}
 }
 
 // wrote counts the result of a write of size bytes to a destination that

@@ -4,12 +4,19 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
+
+// pageSize is the alignment of the pump's writes to a File: the page size
+// of the page cache on the platforms superd runs on.
+const pageSize = 4 << 10
 
 // File is an append-only output file, rotated when it would grow beyond
 // maxSize: PATH is renamed to PATH.1 (the newest), PATH.1 to PATH.2, and so
@@ -18,6 +25,17 @@ import (
 // Rotation happens only between lines, so no line is ever split across
 // files. A File is safe for concurrent use: a mutex serialises writes,
 // rotations, Reopen and Close.
+//
+// The writes of a [Pump] (writeKeep) keep back the tail of the stream past
+// the last page boundary of PATH, fewer than pageSize bytes, in a carry
+// that goes out in front of the next write (one writev), so that every
+// write ends PATH on a page boundary: an unaligned append costs the kernel
+// half as much again as an aligned one, and a pump splitting a stream
+// without newlines writes MaxLine+1 bytes at a time. The carry goes out
+// whole on flush (the pump's pipe is drained, its EOF or cancel), on
+// [File.Write], before a rotation (it belongs to the file rotated out),
+// and on Reopen and Close. Size accounting and rotation count the carried
+// bytes as in PATH already, so files rotate at the same byte counts.
 type File struct {
 	path     string
 	maxSize  int64
@@ -34,6 +52,18 @@ type File struct {
 	midLine bool
 	torn    bool
 	closed  bool
+	// carry holds the last bytes of the stream, which size and midLine
+	// count but PATH does not hold yet; fewer than pageSize. It is empty
+	// whenever f.f is nil or torn is set.
+	carry []byte
+	// physMid is set when PATH itself, without the carry, ends inside a
+	// line: what midLine becomes when the carry is lost.
+	physMid bool
+	// wrote and lost count the stream bytes (the torn-line '\n' not)
+	// written to PATH and lost since the pump last took them (takeCounts),
+	// the carried bytes when they go out, whoever sends them (Reopen, Close).
+	wrote, lost int
+	iov         [2][]byte // writev's vector, kept to spare an allocation
 }
 
 // OpenFile opens path for appending, creating it with mode 0644 and its
@@ -76,7 +106,7 @@ func (f *File) openLocked() error {
 		fd.Close()
 		return fmt.Errorf("open log file: %w", err)
 	}
-	f.f, f.size, f.midLine, f.torn = fd, st.Size(), false, false
+	f.f, f.size, f.midLine, f.torn, f.physMid = fd, st.Size(), false, false, false
 	return nil
 }
 
@@ -84,6 +114,8 @@ func (f *File) openLocked() error {
 // number of bytes of p written. Unlike [File.WriteLines], p may end inside a
 // line; the next Write continues that line in the same file. *File is thus
 // an [io.Writer] that copies a stream as it arrives, like `cat >> PATH`.
+// Bytes a pump's write kept back (see [File]) go out first, in the same
+// write(2).
 //
 // Rotation happens only at the start of a line, so no line is ever split
 // across files: when p does not fit, f writes the lines that fit, rotates,
@@ -101,7 +133,9 @@ func (f *File) openLocked() error {
 func (f *File) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.writeLocked(p)
+	lost := f.lost
+	err := f.writeLocked(p, false)
+	return len(p) - min(f.lost-lost, len(p)), err
 }
 
 // WriteLines is [File.Write] for p that holds whole lines, each ending in
@@ -111,50 +145,173 @@ func (f *File) WriteLines(p []byte) (int, error) {
 	return f.Write(p)
 }
 
-// writeLocked implements Write. f.mu must be held.
-func (f *File) writeLocked(p []byte) (int, error) {
+// writeKeep is [File.Write] for a pump: it keeps the bytes past the last
+// page boundary of PATH in the carry (see [File]), and returns the stream
+// bytes written to PATH and lost since the last writeKeep or flush, the
+// carried bytes counting only once written or lost.
+func (f *File) writeKeep(p []byte) (wrote, lost int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err = f.writeLocked(p, true)
+	wrote, lost = f.takeCounts()
+	return wrote, lost, err
+}
+
+// flush writes out the carry, and returns what writeKeep returns. A pump
+// flushes when its pipe is drained, so no output waits in the carry while
+// the pump waits for more.
+func (f *File) flush() (wrote, lost int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err = f.flushLocked()
+	wrote, lost = f.takeCounts()
+	return wrote, lost, err
+}
+
+// takeCounts returns and resets f.wrote and f.lost. f.mu must be held.
+func (f *File) takeCounts() (wrote, lost int) {
+	wrote, lost, f.wrote, f.lost = f.wrote, f.lost, 0, 0
+	return wrote, lost
+}
+
+// writeLocked implements Write and, with keep, writeKeep. f.mu must be held.
+func (f *File) writeLocked(p []byte, keep bool) error {
 	if f.closed {
-		return 0, fmt.Errorf("write %s: %w", f.path, os.ErrClosed)
+		f.lost += len(p)
+		return fmt.Errorf("write %s: %w", f.path, os.ErrClosed)
 	}
 	if f.f == nil {
 		if err := f.openLocked(); err != nil {
-			return 0, err
+			f.lost += len(p)
+			return err
 		}
 	}
 	if f.torn {
 		if _, err := f.f.Write([]byte{'\n'}); err != nil {
-			return 0, err
+			f.lost += len(p)
+			return err
 		}
 		f.size++
-		f.torn, f.midLine = false, false
+		f.torn, f.midLine, f.physMid = false, false, false
 	}
-	written := 0
 	for len(p) > 0 {
 		n := len(p)
 		if f.maxSize > 0 && f.size+int64(n) > f.maxSize {
 			n = f.fitLocked(p)
 			if n == 0 {
 				if err := f.rotateLocked(); err != nil {
-					return written, err
+					f.lost += len(p)
+					return err
 				}
 				continue
 			}
 		}
-		m, err := f.f.Write(p[:n])
-		written += m
-		f.size += int64(m)
-		if m > 0 {
-			f.midLine = p[m-1] != '\n'
-		}
-		if err != nil {
+		// A piece followed by a rotation goes out whole: its carry would
+		// go out alone before the rotation.
+		if err := f.appendLocked(p[:n], keep && n == len(p)); err != nil {
 			// The rest of p is lost: a line left open cannot be
 			// continued by the next write.
-			f.torn = f.midLine
-			return written, err
+			f.lost += len(p) - n
+			return err
 		}
 		p = p[n:]
 	}
-	return written, nil
+	if !keep {
+		return f.flushLocked()
+	}
+	return nil
+}
+
+// appendLocked writes the carry and b, all of them or, with keep, up to the
+// last page boundary of PATH, and keeps the rest in the carry. On error the
+// carry and b are lost, but what went out. f.mu must be held and f.f open.
+func (f *File) appendLocked(b []byte, keep bool) error {
+	end := f.size + int64(len(b))
+	phys := f.size - int64(len(f.carry)) // the size of PATH
+	cut := end
+	if keep {
+		cut = end &^ (pageSize - 1)
+	}
+	if len(b) > 0 {
+		f.midLine = b[len(b)-1] != '\n'
+	}
+	if cut <= phys {
+		// Within the page PATH ends in (or with b empty): keep b. The
+		// carry then holds end-phys < pageSize bytes, as cut > end-pageSize.
+		if f.carry == nil {
+			f.carry = make([]byte, 0, pageSize)
+		}
+		f.carry = append(f.carry, b...)
+		f.size = end
+		return nil
+	}
+	// PATH was page-aligned, or carry is what made the page up to cut:
+	// in both cases cut >= f.size, so the write takes all of the carry.
+	k := max(int(cut-phys)-len(f.carry), 0) // bytes of b written now
+	m, err := f.writev(f.carry, b[:k])
+	f.wrote += m
+	if m > 0 {
+		if m > len(f.carry) {
+			f.physMid = b[m-len(f.carry)-1] != '\n'
+		} else {
+			f.physMid = f.carry[m-1] != '\n'
+		}
+	}
+	if err != nil {
+		f.lost += len(f.carry) + len(b) - m
+		f.carry = f.carry[:0]
+		f.size = phys + int64(m)
+		f.midLine, f.torn = f.physMid, f.physMid
+		return err
+	}
+	f.carry = append(f.carry[:0], b[k:]...)
+	f.size = end
+	return nil
+}
+
+// flushLocked writes out the carry. On error it is lost. f.mu must be held.
+func (f *File) flushLocked() error {
+	if len(f.carry) == 0 {
+		return nil
+	}
+	return f.appendLocked(nil, false)
+}
+
+// writev writes a then b with as few system calls as it can, one unless
+// the write is cut short. It returns the bytes written.
+func (f *File) writev(a, b []byte) (int, error) {
+	if len(a) == 0 {
+		return f.f.Write(b)
+	}
+	if len(b) == 0 {
+		return f.f.Write(a)
+	}
+	done := 0
+	for len(a)+len(b) > 0 {
+		f.iov[0], f.iov[1] = a, b
+		iov := f.iov[:]
+		if len(a) == 0 {
+			iov = iov[1:]
+		}
+		n, err := unix.Writev(int(f.f.Fd()), iov)
+		f.iov = [2][]byte{}
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return done, &fs.PathError{Op: "write", Path: f.f.Name(), Err: err}
+		}
+		if n == 0 {
+			return done, &fs.PathError{Op: "write", Path: f.f.Name(), Err: io.ErrShortWrite}
+		}
+		done += n
+		if n < len(a) {
+			a = a[n:]
+			continue
+		}
+		b, a = b[n-len(a):], nil
+	}
+	return done, nil
 }
 
 // fitLocked returns how many bytes of p, which does not fit whole, go into
@@ -179,9 +336,12 @@ func (f *File) fitLocked(p []byte) int {
 }
 
 // rotateLocked shifts PATH.i to PATH.i+1, PATH to PATH.1, and opens a new
-// PATH. f.mu must be held. On error f.f may be nil; the next write retries
-// the open.
+// PATH, after writing out the carry into the file it belongs to. f.mu must
+// be held. On error f.f may be nil; the next write retries the open.
 func (f *File) rotateLocked() error {
+	if err := f.flushLocked(); err != nil {
+		return err
+	}
 	err := f.f.Close()
 	f.f = nil
 	if f.maxFiles == 0 {
@@ -223,9 +383,10 @@ func renameIfExists(from, to string) error {
 
 // Reopen closes the file and opens the path again, creating it if needed;
 // it is what superd does on SIGUSR1 after logrotate moved the file away.
-// The size of the reopened file counts toward maxSize. After an error, the
-// next write tries to open the path again. Safe to call concurrently with
-// writes.
+// The size of the reopened file counts toward maxSize. Bytes a pump's write
+// kept back (see [File]) go to the file before it is closed: they belong to
+// the file logrotate moved away. After an error, the next write tries to
+// open the path again. Safe to call concurrently with writes.
 func (f *File) Reopen() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -235,13 +396,15 @@ func (f *File) Reopen() error {
 	if f.f == nil {
 		return nil // not open yet (or failed): the next write opens the path
 	}
-	err := f.f.Close()
+	err := f.flushLocked()
+	err = errors.Join(err, f.f.Close())
 	f.f = nil
 	return errors.Join(err, f.openLocked())
 }
 
-// Close closes the file. Later writes and reopens fail with an error
-// matching [os.ErrClosed]; a second Close returns nil.
+// Close writes out the bytes a pump's write kept back (see [File]) and
+// closes the file. Later writes and reopens fail with an error matching
+// [os.ErrClosed]; a second Close returns nil.
 func (f *File) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -252,7 +415,8 @@ func (f *File) Close() error {
 	if f.f == nil {
 		return nil
 	}
-	err := f.f.Close()
+	err := f.flushLocked()
+	err = errors.Join(err, f.f.Close())
 	f.f = nil
 	return err
 }
