@@ -26,8 +26,9 @@ const (
 	// instance, for `superctl logs`.
 	RingCapacity = 64 << 10
 
-	// readSize is the most a busy pump reads at once: a full pipe buffer.
-	readSize = 64 << 10
+	// readSize is the most a busy pump reads at once: a full pipe buffer,
+	// as a busy pump grows its pipe to readSize (see grow).
+	readSize = 256 << 10
 
 	// smallHold and smallRead size a new pump's buffer: most programs
 	// write little, and a pump grows its buffer to MaxLine+readSize only
@@ -323,6 +324,20 @@ func (p *pump) readRaw(fd uintptr) bool {
 	}
 }
 
+// growPipe asks the kernel for a pipe of readSize bytes (64 KiB is the
+// default), so that a busy child blocks, and its pump wakes, a quarter as
+// often, and each read takes more. The pages are allocated as the pipe
+// fills. A refusal (an unprivileged superd over its user's pipe quota,
+// /proc/sys/fs/pipe-user-pages-soft) leaves the pipe as it was.
+func (p *pump) growPipe() {
+	if p.rc == nil {
+		return
+	}
+	_ = p.rc.Control(func(fd uintptr) {
+		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, readSize)
+	})
+}
+
 // flush writes out what the file keeps back.
 func (p *pump) flush() {
 	if p.s.File != nil {
@@ -393,6 +408,7 @@ func (p *pump) read(n int) {
 		buf := make([]byte, MaxLine+readSize)
 		p.held = copy(buf[MaxLine-len(tail):MaxLine], tail)
 		p.buf, p.hold = buf, MaxLine
+		p.growPipe()
 		return
 	}
 	p.held = copy(p.buf[p.hold-len(tail):p.hold], tail)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // waitTimeout bounds how long a test waits for a pump that should finish
@@ -445,5 +447,35 @@ func TestPumpBufferGrows(t *testing.T) {
 	}
 	if got := readString(t, s.File.Path()); got != want {
 		t.Errorf("file = %.40q... (%d bytes); want %.40q... (%d bytes)", got, len(got), want, len(want))
+	}
+}
+
+// TestPumpGrowsPipe: a busy pump (here one whose partial line outgrows its
+// small buffer) asks for a pipe of readSize bytes; a quiet one keeps the
+// kernel's default.
+func TestPumpGrowsPipe(t *testing.T) {
+	pipeSize := func(w *os.File) int {
+		t.Helper()
+		n, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	quiet, _ := startPump(t, context.Background(), &Sink{Name: "a", Ring: NewRing(RingCapacity)})
+	def := pipeSize(quiet)
+	write(t, quiet, "one line\n")
+
+	busy, _ := startPump(t, context.Background(), &Sink{Name: "b", Ring: NewRing(RingCapacity)})
+	write(t, busy, strings.Repeat("x", 2*smallRead))
+	deadline := time.Now().Add(waitTimeout)
+	for pipeSize(busy) != readSize {
+		if time.Now().After(deadline) {
+			t.Fatalf("pipe of a busy pump = %d bytes after %v; want %d", pipeSize(busy), waitTimeout, readSize)
+		}
+		time.Sleep(time.Millisecond) // polls a condition, bounded by deadline
+	}
+	if got := pipeSize(quiet); got != def {
+		t.Errorf("pipe of a quiet pump = %d bytes; want the default %d", got, def)
 	}
 }
