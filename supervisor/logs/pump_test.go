@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -281,7 +282,10 @@ func TestPumpDrops(t *testing.T) {
 				breakFile(t, s.File)
 			},
 			recover: func(t *testing.T, s *Sink) {
-				if err := s.File.Reopen(); err != nil {
+				// Reopen first writes out what a pump's write kept back,
+				// into the broken descriptor: that fails, and those bytes
+				// count as dropped like the rest.
+				if err := s.File.Reopen(); err != nil && !errors.Is(err, syscall.ENOSPC) {
 					t.Fatal(err)
 				}
 			},

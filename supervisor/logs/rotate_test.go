@@ -14,7 +14,7 @@ import (
 
 // readFiles returns the contents of path and its rotated files, keyed by
 // suffix ("" for path itself, ".1", ...), failing on any other file in the
-// folder.
+// folder but a dropped file still being unlinked (see File.discardLocked).
 func readFiles(t *testing.T, path string) map[string]string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Dir(path))
@@ -24,6 +24,9 @@ func readFiles(t *testing.T, path string) map[string]string {
 	files := make(map[string]string)
 	base := filepath.Base(path)
 	for _, e := range entries {
+		if e.Name() == "."+base+".removing" {
+			continue
+		}
 		suffix, ok := strings.CutPrefix(e.Name(), base)
 		if !ok {
 			t.Fatalf("unexpected file %s", e.Name())
@@ -410,5 +413,32 @@ func TestNewFileIsLazy(t *testing.T) {
 	}
 	if b, err := os.ReadFile(path); err != nil || string(b) != "a\n" {
 		t.Errorf("file after a write = %q, %v; want %q", b, err, "a\n")
+	}
+}
+
+// TestFileDiscardsOffThePath: the file a rotation drops is renamed out of
+// the PATH.N pattern at once and unlinked in the background; Close waits
+// until it is gone, for maxFiles 0 (PATH itself dropped) and above.
+func TestFileDiscardsOffThePath(t *testing.T) {
+	for _, maxFiles := range []int{0, 1, 3} {
+		t.Run("max_files="+strconv.Itoa(maxFiles), func(t *testing.T) {
+			f := openFile(t, 1000, maxFiles)
+			line := strings.Repeat("x", 99) + "\n"
+			for range 100 { // 10 KB: ten rotations
+				if _, err := f.Write([]byte(line)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			files := readFiles(t, f.Path())
+			if len(files) > maxFiles+1 {
+				t.Errorf("files after ten rotations = %d; want at most %d", len(files), maxFiles+1)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(f.discarding()); !os.IsNotExist(err) {
+				t.Errorf("after Close, %s: %v; want it unlinked", f.discarding(), err)
+			}
+		})
 	}
 }
