@@ -76,8 +76,8 @@ func (o *Outputs) filePath(name string, stderr bool) string {
 	return filepath.Join(o.dir, base+".log")
 }
 
-// file returns the instance's file for a stream, made on first use; the
-// file itself is created at the first write.
+// file returns the instance's file for a stream, made on first use (the
+// file itself is created at the first write), with p's rotation limits.
 func (o *Outputs) file(out *output, name string, p *config.Program, stderr bool) *logs.File {
 	out.mu.Lock()
 	defer out.mu.Unlock()
@@ -86,6 +86,9 @@ func (o *Outputs) file(out *output, name string, p *config.Program, stderr bool)
 		slot = &out.stderr
 	}
 	if *slot != nil {
+		// A reload may have changed the limits; the file, and its size so
+		// far, carry over.
+		(*slot).SetLimits(p.LogMaxSize, p.LogMaxFiles)
 		return *slot
 	}
 	// Opened at the first write; a failure then is a drop the pump reports.

@@ -46,15 +46,15 @@ const (
 // and on Reopen and Close. Size accounting and rotation count the carried
 // bytes as in PATH already, so files rotate at the same byte counts.
 type File struct {
-	path     string
-	maxSize  int64
-	maxFiles int
+	path string
 
 	// discards counts the unlinks of dropped files still running (see
 	// discardLocked); Add and Wait are called with mu held.
 	discards sync.WaitGroup
 
-	mu sync.Mutex // guards the fields below
+	mu       sync.Mutex // guards the fields below
+	maxSize  int64
+	maxFiles int
 	// f is nil after a failed open (rotation or Reopen); the next write
 	// tries to open the path again, so writing resumes once it can.
 	f    *os.File
@@ -410,6 +410,16 @@ func (f *File) discardLocked(name string) error {
 // files that tools and readers glob.
 func (f *File) discarding() string {
 	return filepath.Join(filepath.Dir(f.path), "."+filepath.Base(f.path)+".removing")
+}
+
+// SetLimits changes the size at which f rotates and how many rotated files
+// it keeps, from the next write on (a reload that changed log_max_size or
+// log_max_files). Rotated files beyond a smaller maxFiles are left alone
+// until a rotation drops its oldest.
+func (f *File) SetLimits(maxSize int64, maxFiles int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.maxSize, f.maxFiles = maxSize, max(maxFiles, 0)
 }
 
 // rotated returns the name of the i-th rotated file.

@@ -442,3 +442,26 @@ func TestFileDiscardsOffThePath(t *testing.T) {
 		})
 	}
 }
+
+// TestFileSetLimits: new limits apply from the next write on, counting
+// the bytes already in the file.
+func TestFileSetLimits(t *testing.T) {
+	f := openFile(t, 1000, 1)
+	line := strings.Repeat("x", 99) + "\n"
+	for range 5 { // 500 bytes: no rotation under 1000
+		if _, err := f.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.SetLimits(300, 2)
+	for range 3 { // the 6th line rotates the 500 bytes out; 300 fit after
+		if _, err := f.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := readFiles(t, f.Path())
+	if len(files[".1"]) != 500 || len(files[""]) != 300 || files[".2"] != "" {
+		t.Errorf("files after SetLimits(300, 2) = %d, %d, %d bytes (PATH, .1, .2); want 300, 500, 0",
+			len(files[""]), len(files[".1"]), len(files[".2"]))
+	}
+}

@@ -319,3 +319,49 @@ start_seconds = "0s"
 		t.Errorf("full: %s; want running", describe(in))
 	}
 }
+
+// TestOutputReloadAppliesLogLimits: a reload that lowers log_max_size
+// restarts the program and its log file rotates at the new size from then
+// on; no line is lost.
+func TestOutputReloadAppliesLogLimits(t *testing.T) {
+	t.Parallel()
+	const n = 2000 // 8,893 bytes of output per start
+	body := func(size string) string {
+		return fmt.Sprintf(`
+[program.counter]
+shell = "/usr/bin/seq 1 %d; exec /bin/sleep 1000"
+start_seconds = "0s"
+log_max_size = %q
+log_max_files = 100
+`, n, size)
+	}
+	d := startDaemon(t, "", body("1MiB"))
+	base := filepath.Join(d.logDir, "counter.log")
+	waitFileContains(t, 10*time.Second, base, "\n2000\n")
+	if _, files := readRotated(t, base); len(files) != 1 {
+		t.Fatalf("files under log_max_size = 1MiB: %v; want counter.log alone", files)
+	}
+
+	d.writeConfig("", body("4KiB"))
+	d.mustCtl("reload")
+	var all, files []string
+	waitFor(t, 30*time.Second, func() string {
+		return fmt.Sprintf("%d lines in the logs after the reload (have %d in %v)", 2*n, len(all), files)
+	}, func() bool {
+		all, files = readRotated(t, base)
+		return len(all) >= 2*n
+	})
+	if len(all) != 2*n {
+		t.Errorf("%d lines in the logs; want %d, each start's seq once", len(all), 2*n)
+	}
+	// The oldest file holds the first start's output, written under 1MiB;
+	// every later one was written under 4KiB.
+	if len(files) < 3 {
+		t.Fatalf("files after the reload = %v; want rotations at 4 KiB", files)
+	}
+	for _, f := range files[1:] {
+		if b := readFile(t, f); len(b) > 4096+5 {
+			t.Errorf("%s is %d bytes; want at most log_max_size 4096 plus one line", f, len(b))
+		}
+	}
+}
