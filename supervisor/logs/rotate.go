@@ -55,6 +55,9 @@ type File struct {
 	mu       sync.Mutex // guards the fields below
 	maxSize  int64
 	maxFiles int
+	// staleFiles is the highest rotated file an earlier, larger maxFiles
+	// may have left; the next rotation removes those beyond maxFiles.
+	staleFiles int
 	// f is nil after a failed open (rotation or Reopen); the next write
 	// tries to open the path again, so writing resumes once it can.
 	f    *os.File
@@ -363,6 +366,10 @@ func (f *File) rotateLocked() error {
 	}
 	err := f.f.Close()
 	f.f = nil
+	for i := f.staleFiles; i > f.maxFiles; i-- {
+		err = errors.Join(err, f.discardLocked(f.rotated(i)))
+	}
+	f.staleFiles = 0
 	if f.maxFiles == 0 {
 		err = errors.Join(err, f.discardLocked(f.path))
 	} else {
@@ -414,12 +421,14 @@ func (f *File) discarding() string {
 
 // SetLimits changes the size at which f rotates and how many rotated files
 // it keeps, from the next write on (a reload that changed log_max_size or
-// log_max_files). Rotated files beyond a smaller maxFiles are left alone
-// until a rotation drops its oldest.
+// log_max_files). Rotated files numbered beyond a smaller maxFiles go at
+// the next rotation.
 func (f *File) SetLimits(maxSize int64, maxFiles int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.maxSize, f.maxFiles = maxSize, max(maxFiles, 0)
+	maxFiles = max(maxFiles, 0)
+	f.staleFiles = max(f.staleFiles, f.maxFiles)
+	f.maxSize, f.maxFiles = maxSize, maxFiles
 }
 
 // rotated returns the name of the i-th rotated file.

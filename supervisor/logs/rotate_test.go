@@ -464,4 +464,23 @@ func TestFileSetLimits(t *testing.T) {
 		t.Errorf("files after SetLimits(300, 2) = %d, %d, %d bytes (PATH, .1, .2); want 300, 500, 0",
 			len(files[""]), len(files[".1"]), len(files[".2"]))
 	}
+
+	// Lowered from 4 rotated files to 1: the next rotation leaves .1 alone.
+	f = openFile(t, 100, 4)
+	for range 6 {
+		if _, err := f.Write([]byte(line)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if files := readFiles(t, f.Path()); len(files) != 5 {
+		t.Fatalf("files with max_files 4 = %d; want 5", len(files))
+	}
+	f.SetLimits(100, 1)
+	if _, err := f.Write([]byte(line)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close() // waits for the unlinks
+	if files := readFiles(t, f.Path()); len(files) != 2 {
+		t.Errorf("files after SetLimits(100, 1) and a rotation = %d; want PATH and .1", len(files))
+	}
 }
