@@ -313,16 +313,7 @@ func TestFileKeepWriteFails(t *testing.T) {
 			if got := int(fileSize(t, f.Path())); got != wrote {
 				t.Errorf("PATH holds %d bytes; %d reported written", got, wrote)
 			}
-			// Point the descriptor back at PATH without Reopen, which would
-			// reset the state this test is about.
-			fd, err := os.OpenFile(f.Path(), os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.mu.Lock()
-			f.f.Close()
-			f.f = fd
-			f.mu.Unlock()
+			mendFile(t, f)
 			if _, l, err := f.writeKeep([]byte("next\n")); l != 0 || err != nil {
 				t.Fatalf("writeKeep() after the failure = %d lost, %v", l, err)
 			}

@@ -246,6 +246,21 @@ func breakFile(t *testing.T, f *File) {
 	f.f = full
 }
 
+// mendFile points f's descriptor back at PATH after breakFile, without
+// Reopen, which would reset the state of a failed write that a test is
+// about.
+func mendFile(t *testing.T, f *File) {
+	t.Helper()
+	fd, err := os.OpenFile(f.Path(), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.f.Close()
+	f.f = fd
+}
+
 // errWriter fails every write.
 type errWriter struct{}
 

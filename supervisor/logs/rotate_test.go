@@ -294,16 +294,7 @@ func TestFileTornLine(t *testing.T) {
 	if n, err := f.Write([]byte(" lost\n")); n != 0 || err == nil {
 		t.Fatalf("Write() to /dev/full = %d, %v; want 0, an error", n, err)
 	}
-	// Point the descriptor back at PATH without Reopen, which would reset
-	// the state this test is about.
-	fd, err := os.OpenFile(f.Path(), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.mu.Lock()
-	f.f.Close()
-	f.f = fd
-	f.mu.Unlock()
+	mendFile(t, f)
 	if _, err := f.Write([]byte("next\n")); err != nil {
 		t.Fatal(err)
 	}

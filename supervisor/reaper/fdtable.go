@@ -1,6 +1,7 @@
 package reaper
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -31,6 +32,9 @@ type fdTable struct {
 
 // sharedTable is the fallback: the spawner forks from superd's table.
 var sharedTable = fdTable{self: -1}
+
+// errSharedByChoice is why a Reaper told to share its table does.
+var errSharedByChoice = errors.New("told to share the table")
 
 // privateTable gives the calling thread, which must be locked to its
 // goroutine and must never run code that uses superd's descriptors, a

@@ -143,6 +143,7 @@ type Reaper struct {
 	// descriptor table (nil: from a private one); set before it is ready.
 	sharedTableWhy error
 	spawnerTid     int           // the spawner thread, set before it is ready
+	shareTable     bool          // fork from superd's table (benchmarks compare)
 	up             chan struct{} // closed once the spawner is ready
 
 	mu    sync.Mutex // guards the fields below
@@ -247,7 +248,10 @@ func (r *Reaper) spawner(ready chan<- error) {
 	unix.Umask(base)
 	// Nothing on this thread may log or touch superd's files from here on:
 	// their descriptors are not in its table. Run logs the outcome.
-	table, err := privateTable()
+	table, err := sharedTable, errSharedByChoice
+	if !r.shareTable {
+		table, err = privateTable()
+	}
 	r.sharedTableWhy = err
 	r.spawnerTid = unix.Gettid()
 	ready <- nil

@@ -17,10 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// startReaper runs a Reaper for the test's lifetime.
-func startReaper(t *testing.T) *Reaper {
+// startReaper runs a Reaper for the test's (or benchmark's) lifetime,
+// after setting it up with each of opts.
+func startReaper(t testing.TB, opts ...func(*Reaper)) *Reaper {
 	t.Helper()
 	r := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for _, o := range opts {
+		o(r)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	// exits when ctx is cancelled in Cleanup, which waits on errc
@@ -261,15 +265,7 @@ func TestRlimitsThroughShim(t *testing.T) {
 // BenchmarkStartExit is one fork+exec of /bin/true through the spawner
 // thread, registered, reaped and delivered: the reaper's whole round trip.
 func BenchmarkStartExit(b *testing.B) {
-	r := New(slog.New(slog.DiscardHandler))
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	// exits when cancel is called; waited on below
-	go func() { errc <- r.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-errc
-	}()
+	r := startReaper(b)
 	exits := make(chan Exit, 1)
 	for b.Loop() {
 		if _, err := r.Start(Spec{Argv: []string{"/bin/true"}, Umask: -1}, func(e Exit) { exits <- e }); err != nil {
