@@ -27,7 +27,7 @@ const (
 	RingCapacity = 64 << 10
 
 	// readSize is the most a busy pump reads at once: a full pipe buffer,
-	// as a busy pump grows its pipe to readSize (see grow).
+	// as a busy pump grows its pipe to readSize (see growPipe).
 	readSize = 256 << 10
 
 	// smallHold and smallRead size a new pump's buffer: most programs
@@ -51,7 +51,7 @@ type Stats struct {
 	// Written counts bytes written to the file or console destinations,
 	// timestamps included, the console's "NAME | " prefix not. Bytes that
 	// only went to the ring are not counted, nor those a [File] keeps back
-	// (fewer than 4 KiB, until the pipe is drained) before they reach it.
+	// (less than 64 KiB, until the pipe is drained) before they reach it.
 	Written atomic.Uint64
 	// Dropped counts bytes a destination failed to take (disk full, an
 	// unwritable or closed file, a console write error).
@@ -102,9 +102,9 @@ type Sink struct {
 // of the complete lines it ends, and one write to the [File]. Without
 // timestamps, the file gets the bytes as read, and a line not yet ended is
 // in the file before its newline arrives; with timestamps, it gets whole
-// stamped lines. The File writes up to a page boundary and keeps the rest,
-// less than a page, for the next write, so its writes are aligned like
-// those of `cat > PATH`; the pump has it write that rest out whenever a
+// stamped lines. The File writes up to a page (or 64 KiB) boundary and
+// keeps the rest for the next write, so its writes are aligned like those
+// of `cat > PATH`; the pump has it write that rest out whenever a
 // read finds the pipe empty, so once the child's output is drained the file
 // holds all of it (see [File]). The ring and the console get whole lines
 // only: a partial line is held until its newline arrives. At EOF, a partial
@@ -279,13 +279,14 @@ func (p *pump) reader(r *os.File) {
 // fill reads the next bytes from r into buf[hold:], as r.Read does, and
 // returns io.EOF at the end.
 //
-// A [File] keeps back up to a page of the bytes it is given (see [File]),
-// which must not wait there while the pump waits for more output: fill
-// writes them out when the pipe is drained, that is when a read finds it
-// empty (EAGAIN) and is about to wait in the runtime's poller, so nothing
-// is kept back while the pump waits in a read. A pump that finds more to
-// read reads it at once, and its next write takes the carry along. On an r in blocking mode, where a read waits in read(2) itself,
-// fill writes them out before every read.
+// A [File] keeps back the last bytes it is given (see [File]), which must
+// not wait there while the pump waits for more output: fill writes them
+// out when the pipe is drained, that is when a read finds it empty
+// (EAGAIN) and is about to wait in the runtime's poller, so nothing is
+// kept back while the pump waits in a read. A pump that finds more to read
+// reads it at once, and its next write takes the carry along. On an r in
+// blocking mode, where a read waits in read(2) itself, fill writes them
+// out before every read.
 func (p *pump) fill(r *os.File) (int, error) {
 	if p.rc == nil {
 		p.flush()
