@@ -43,29 +43,33 @@ var errSharedByChoice = errors.New("told to share the table")
 // which the runtime may use from any thread, and closes every other one
 // it inherited above stderr, so no listening socket or file of superd's
 // stays open through it after superd closes its own copy. It fails, with
-// nothing changed, when pidfd_getfd is unavailable.
-func privateTable() (fdTable, error) {
-	// Try first, in the shared table, and leave nothing open in it.
+// nothing changed, when pidfd_getfd or /proc is unavailable; nothing after
+// the split can fail but that closing, which then leaves copies open.
+//
+// shared is superd's pidfd in the shared table, where the split leaves a
+// copy: the caller closes it from a thread that shares superd's table
+// (-1 when there is none to close).
+func privateTable() (t fdTable, shared int, err error) {
 	self, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err != nil {
-		return sharedTable, fmt.Errorf("pidfd_open(self): %w", err)
+		return sharedTable, -1, fmt.Errorf("pidfd_open(self): %w", err)
 	}
 	// pidfd_getfd on the process's own pidfd reads the table of its
 	// leader thread, which is superd's shared one.
 	probe, err := unix.PidfdGetfd(self, self, 0)
-	unix.Close(self)
+	if err == nil {
+		unix.Close(probe)
+		err = unix.Access("/proc/thread-self/fd", unix.R_OK)
+	}
+	if err == nil {
+		err = unix.Unshare(unix.CLONE_FILES)
+	}
 	if err != nil {
-		return sharedTable, fmt.Errorf("pidfd_getfd(self): %w", err)
+		unix.Close(self)
+		return sharedTable, -1, fmt.Errorf("fork from a private descriptor table: %w", err)
 	}
-	unix.Close(probe)
-	if err := unix.Unshare(unix.CLONE_FILES); err != nil {
-		return sharedTable, fmt.Errorf("unshare CLONE_FILES: %w", err)
-	}
-	// From here on the thread has its own table, for better or worse.
-	if self, err = unix.PidfdOpen(os.Getpid(), 0); err != nil {
-		return sharedTable, fmt.Errorf("pidfd_open(self) in the private table: %w", err)
-	}
-	return fdTable{self: self}, closeInherited(self)
+	// From here on the thread has its own table, holding self too.
+	return fdTable{self: self}, self, closeInherited(self)
 }
 
 // closeInherited closes every descriptor above stderr in the calling

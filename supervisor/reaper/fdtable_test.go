@@ -43,16 +43,18 @@ func TestSpawnerForksFromPrivateTable(t *testing.T) {
 	}
 	defer l.Close()
 	r := startReaper(t)
-	select {
-	case <-r.up:
-	case <-r.stopped:
-		t.Fatal("the reaper stopped before its spawner was ready")
-	}
 	if r.sharedTableWhy != nil {
 		t.Fatalf("spawner forks from superd's table: %v; want a private table on this kernel", r.sharedTableWhy)
 	}
 	if r.spawnerTid == os.Getpid() {
 		t.Fatal("the spawner runs on the leader thread, whose table pidfd_getfd reads")
+	}
+	// The pidfd the spawner opened before the split is gone from superd's
+	// table (Run closed it); the spawner keeps its own copy.
+	for _, l := range links(t, os.Getpid()) {
+		if strings.Contains(l, "[pidfd]") {
+			t.Errorf("superd's table holds %s after the split; want no pidfd left", l)
+		}
 	}
 	var held []*os.File
 	for range 32 {
@@ -149,11 +151,12 @@ func TestTake(t *testing.T) {
 	type result struct {
 		local      []uintptr
 		same, gone bool
+		shared     int // the pidfd the split left in the test's table
 		err        error
 	}
 	done := make(chan result, 1)
 	onPrivateThread(func() {
-		table, err := privateTable()
+		table, shared, err := privateTable()
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -164,7 +167,7 @@ func TestTake(t *testing.T) {
 			return
 		}
 		var a unix.Stat_t
-		r := result{local: local}
+		r := result{local: local, shared: shared}
 		if unix.Fstat(int(local[0]), &a) == nil {
 			r.same = a.Ino == orig.Ino && a.Dev == orig.Dev
 		}
@@ -176,6 +179,7 @@ func TestTake(t *testing.T) {
 	if r.err != nil {
 		t.Fatalf("private take() = %v", r.err)
 	}
+	unix.Close(r.shared)
 	if len(r.local) != 3 || r.local[0] != r.local[1] || r.local[2] != closed {
 		t.Errorf("take(fd, fd, closed) = %v; want one copy twice, then closed", r.local)
 	}

@@ -144,6 +144,7 @@ type Reaper struct {
 	sharedTableWhy error
 	spawnerTid     int           // the spawner thread, set before it is ready
 	shareTable     bool          // fork from superd's table (benchmarks compare)
+	splitCopy      int           // superd's pidfd left in the shared table by the split, -1: none
 	up             chan struct{} // closed once the spawner is ready
 
 	mu    sync.Mutex // guards the fields below
@@ -199,6 +200,11 @@ func (r *Reaper) Run(ctx context.Context) error {
 		close(r.stopped) // Start returns ErrStopped instead of blocking
 		return err
 	}
+	if r.splitCopy >= 0 {
+		// This goroutine's thread shares superd's table (only the
+		// spawner's is private): the copy the split left there goes.
+		unix.Close(r.splitCopy)
+	}
 	close(r.up)
 	if r.sharedTableWhy != nil {
 		r.logger.Debug("reaper: forking from superd's own descriptor table", "reason", r.sharedTableWhy)
@@ -248,11 +254,11 @@ func (r *Reaper) spawner(ready chan<- error) {
 	unix.Umask(base)
 	// Nothing on this thread may log or touch superd's files from here on:
 	// their descriptors are not in its table. Run logs the outcome.
-	table, err := sharedTable, errSharedByChoice
+	table, err, shared := sharedTable, errSharedByChoice, -1
 	if !r.shareTable {
-		table, err = privateTable()
+		table, shared, err = privateTable()
 	}
-	r.sharedTableWhy = err
+	r.sharedTableWhy, r.splitCopy = err, shared
 	r.spawnerTid = unix.Gettid()
 	ready <- nil
 	for {

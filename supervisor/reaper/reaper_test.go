@@ -35,6 +35,12 @@ func startReaper(t testing.TB, opts ...func(*Reaper)) *Reaper {
 			t.Errorf("Run() = %v", err)
 		}
 	})
+	// Set up: the spawner is ready and Run has closed what the split of
+	// its table left behind.
+	select {
+	case <-r.up:
+	case <-r.stopped:
+	}
 	return r
 }
 
