@@ -22,6 +22,14 @@ import (
 // Where that cannot work (a kernel before 5.6, a seccomp profile refusing
 // pidfd_open or pidfd_getfd), the thread keeps sharing superd's table and
 // forks from it as before.
+//
+// This relies on the Go runtime never running another goroutine on a
+// locked thread, and never cloning a new thread from one: newm hands
+// thread creation to its template thread when the current M is locked
+// (runtime/proc.go), so no thread but the spawner's ever gets its table.
+// On the spawner thread itself only the runtime's poller descriptors are
+// used by code other than the spawner's own (netpollBreak may run there),
+// and those stay open in its table.
 
 // fdTable is the descriptor table the spawner thread forks from.
 type fdTable struct {
