@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -205,6 +206,92 @@ func onPrivateThread(f func()) {
 			runtime.UnlockOSThread()
 			return
 		}
+		privateThreads.Store(unix.Gettid(), true)
 		f()
 	}()
+}
+
+// kcmpFiles is KCMP_FILES of kcmp(2): do two tasks share a descriptor
+// table.
+const kcmpFiles = 2
+
+// sameTable reports whether threads a and b share one descriptor table.
+func sameTable(t *testing.T, a, b int) bool {
+	t.Helper()
+	r, _, errno := unix.Syscall6(unix.SYS_KCMP, uintptr(a), uintptr(b), kcmpFiles, 0, 0, 0)
+	if errno != 0 {
+		t.Fatalf("kcmp(%d, %d, KCMP_FILES): %v", a, b, errno)
+	}
+	return r == 0
+}
+
+// TestOnlySpawnerHasPrivateTable: the spawner's table is its alone. The
+// runtime must not clone a new thread from the spawner's (it readies
+// goroutines after each batch, which may start threads): every thread of
+// the process but the spawner shares the leader's table, also after
+// batches and after goroutines blocked in system calls made the runtime
+// start more threads.
+func TestOnlySpawnerHasPrivateTable(t *testing.T) {
+	r := startReaper(t)
+	if r.sharedTableWhy != nil {
+		t.Fatalf("spawner forks from superd's table: %v; want a private table on this kernel", r.sharedTableWhy)
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	const n = 32
+	exits := make(chan Exit, n) // buffered: holds every exit
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Spec: Spec{Argv: []string{"/bin/true"}, Files: []*os.File{null, null, null}, Umask: -1}, Done: func(e Exit) { exits <- e }}
+	}
+	// Goroutines blocked in read(2) on pipes hold their threads, so the
+	// runtime starts others while the batches run.
+	var blocked []*os.File
+	for range 8 {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocked = append(blocked, pw)
+		fd := pr.Fd() // blocking mode: the read holds its thread
+		go func() {
+			defer pr.Close()
+			var b [1]byte
+			syscall.Read(int(fd), b[:]) // returns at the writer's close, below
+		}()
+	}
+	for range 4 {
+		for _, res := range r.StartAll(slices.Values(reqs)) {
+			if res.Err != nil {
+				t.Fatalf("StartAll() = %v", res.Err)
+			}
+		}
+		for range n {
+			<-exits
+		}
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		tid, err := strconv.Atoi(task.Name())
+		if err != nil {
+			continue
+		}
+		shares := sameTable(t, os.Getpid(), tid)
+		_, private := privateThreads.Load(tid) // this test's spawner, or an earlier test's
+		switch {
+		case tid == r.spawnerTid && shares:
+			t.Errorf("the spawner thread %d shares the leader's table", tid)
+		case !private && !shares:
+			t.Errorf("thread %d of %d does not share the leader's table: a thread cloned from a spawner's?", tid, len(tasks))
+		}
+	}
+	for _, w := range blocked {
+		w.Close()
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -39,10 +40,16 @@ func startReaper(t testing.TB, opts ...func(*Reaper)) *Reaper {
 	// its table left behind.
 	select {
 	case <-r.up:
+		privateThreads.Store(r.spawnerTid, true)
 	case <-r.stopped:
 	}
 	return r
 }
+
+// privateThreads holds the threads with a private descriptor table that
+// tests made: the spawner thread of every Reaper they started (those live
+// on after their tests, see Run) and onPrivateThread's.
+var privateThreads sync.Map
 
 func devnull(t *testing.T) *os.File {
 	t.Helper()
@@ -451,6 +458,7 @@ func TestStartAllAfterStop(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
+	privateThreads.Store(r.spawnerTid, true)
 	spec := Spec{Argv: []string{"/bin/true"}, Umask: -1}
 	res := r.StartAll(slices.Values([]Request{{Spec: spec, Done: func(Exit) {}}, {Spec: spec, Done: func(Exit) {}}}))
 	for i, x := range res {
