@@ -295,3 +295,31 @@ func TestOnlySpawnerHasPrivateTable(t *testing.T) {
 		w.Close()
 	}
 }
+
+// TestShimArgs: the shim's arguments, as shimArgv writes and applyArg
+// reads them; a umask goes in octal.
+func TestShimArgs(t *testing.T) {
+	argv := shimArgv("/sbin/superd", []Rlimit{{Resource: unix.RLIMIT_NOFILE, Soft: 10, Hard: 20}}, 0o77, []string{"/bin/true", "x"})
+	want := []string{"/sbin/superd", shimArg, "7:10:20", "umask=77", "--", "/bin/true", "x"}
+	if !slices.Equal(argv, want) {
+		t.Errorf("shimArgv() = %q; want %q", argv, want)
+	}
+	if argv := shimArgv("/sbin/superd", nil, -1, []string{"/bin/true"}); slices.Contains(argv, "umask=") || len(argv) != 4 {
+		t.Errorf("shimArgv(no umask) = %q; want no umask argument", argv)
+	}
+	for _, tt := range []struct {
+		arg string
+		ok  bool
+	}{
+		{"umask=", false},
+		{"umask=8", false},
+		{"umask=1000", false},
+		{"umask=-1", false},
+		{"7:1:2:3", false},
+		{"nonsense", false},
+	} {
+		if err := applyArg(tt.arg); (err == nil) != tt.ok {
+			t.Errorf("applyArg(%q) = %v; want ok %v", tt.arg, err, tt.ok)
+		}
+	}
+}

@@ -9,8 +9,9 @@
 //
 // Every fork happens on one goroutine locked to one OS thread that never
 // exits, because Linux delivers Pdeathsig when the thread that forked dies,
-// not the process. That thread also has a private umask (unshare CLONE_FS),
-// so each child gets its own without touching superd's, and a private
+// not the process. That thread also has a private umask (unshare CLONE_FS;
+// where that is refused, the shim sets a child's umask), so each child gets
+// its own without touching superd's, and a private
 // descriptor table holding little more than each child's own descriptors
 // while it is forked (see fdTable), so a fork does not copy, and its exec
 // close, every pipe superd holds.
@@ -142,10 +143,13 @@ type Reaper struct {
 	// sharedTableWhy is why the spawner thread forks from superd's own
 	// descriptor table (nil: from a private one); set before it is ready.
 	sharedTableWhy error
-	spawnerTid     int           // the spawner thread, set before it is ready
-	shareTable     bool          // fork from superd's table (benchmarks compare)
-	splitCopy      int           // superd's pidfd left in the shared table by the split, -1: none
-	up             chan struct{} // closed once the spawner is ready
+	// sharedFSWhy is why the spawner thread shares superd's umask (nil: it
+	// has its own); set before it is ready.
+	sharedFSWhy error
+	spawnerTid  int           // the spawner thread, set before it is ready
+	shareTable  bool          // fork from superd's table (benchmarks compare)
+	splitCopy   int           // superd's pidfd left in the shared table by the split, -1: none
+	up          chan struct{} // closed once the spawner is ready
 
 	mu    sync.Mutex // guards the fields below
 	procs map[int]*proc
@@ -209,6 +213,9 @@ func (r *Reaper) Run(ctx context.Context) error {
 	if r.sharedTableWhy != nil {
 		r.logger.Debug("reaper: forking from superd's own descriptor table", "reason", r.sharedTableWhy)
 	}
+	if r.sharedFSWhy != nil {
+		r.logger.Debug("reaper: a program's own umask is set by the shim", "reason", fmt.Errorf("unshare CLONE_FS: %w", r.sharedFSWhy))
+	}
 	defer close(r.stopped)
 
 	r.reap() // anything that exited before Notify took effect
@@ -245,11 +252,14 @@ func (r *Reaper) spawner(ready chan<- error) {
 		return
 	}
 	// A private fs struct (cwd, umask) for this thread, so Umask below
-	// changes the umask of children only.
-	if err := unix.Unshare(unix.CLONE_FS); err != nil {
-		ready <- fmt.Errorf("reaper: unshare CLONE_FS on the spawner thread: %w", err)
-		return
-	}
+	// changes the umask of children only. Where unshare is refused (as
+	// Docker's default seccomp profile refuses it without CAP_SYS_ADMIN),
+	// a child whose umask differs from superd's gets it from the shim
+	// instead: a umask is per fs struct, and changing superd's around a
+	// fork would give it to what superd creates meanwhile (a notify
+	// socket, a log file).
+	r.sharedFSWhy = unix.Unshare(unix.CLONE_FS)
+	privateFS := r.sharedFSWhy == nil
 	base := unix.Umask(0o022)
 	unix.Umask(base)
 	// Nothing on this thread may log or touch superd's files from here on:
@@ -271,8 +281,14 @@ func (r *Reaper) spawner(ready chan<- error) {
 				if req.Spec.Umask >= 0 {
 					mask = req.Spec.Umask
 				}
-				unix.Umask(mask)
-				pid, err := r.forkRegister(table, req)
+				shimUmask := -1
+				switch {
+				case privateFS:
+					unix.Umask(mask)
+				case mask != base:
+					shimUmask = mask
+				}
+				pid, err := r.forkRegister(table, req, shimUmask)
 				b.res = append(b.res, Result{Pid: pid, Err: err})
 			}
 			close(b.done)
@@ -283,8 +299,9 @@ func (r *Reaper) spawner(ready chan<- error) {
 	}
 }
 
-// forkRegister forks and registers the child under the reaping lock.
-func (r *Reaper) forkRegister(table fdTable, req Request) (int, error) {
+// forkRegister forks and registers the child under the reaping lock. A
+// umask of 0 or more is set by the shim.
+func (r *Reaper) forkRegister(table fdTable, req Request, umask int) (int, error) {
 	spec := req.Spec
 	attr := &syscall.SysProcAttr{Credential: spec.Credential}
 	if spec.Detach {
@@ -303,9 +320,9 @@ func (r *Reaper) forkRegister(table fdTable, req Request) (int, error) {
 	if spec.Path != "" {
 		name = spec.Path
 	}
-	if len(spec.Rlimits) > 0 {
+	if len(spec.Rlimits) > 0 || umask >= 0 {
 		// The shim execs its argv[0]: it gets the path.
-		argv = shimArgv(r.shim, spec.Rlimits, append([]string{name}, spec.Argv[1:]...))
+		argv = shimArgv(r.shim, spec.Rlimits, umask, append([]string{name}, spec.Argv[1:]...))
 		name = argv[0]
 	}
 	env := spec.Env

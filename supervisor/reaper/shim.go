@@ -12,14 +12,18 @@ import (
 //
 // Resource limits are per process on Linux and Go's fork gives no hook
 // between fork and exec, so a child with limits is started as
-// `superd __superd_shim RES:SOFT:HARD... -- ARGV...`: the shim sets the
-// limits on itself and execs ARGV, keeping pid, process group and fds.
+// `superd __superd_shim RES:SOFT:HARD... [umask=OCTAL] -- ARGV...`: the
+// shim sets the limits (and the umask, where the spawner thread cannot) on
+// itself and execs ARGV, keeping pid, process group and fds.
 const shimArg = "__superd_shim"
 
-func shimArgv(self string, limits []Rlimit, argv []string) []string {
+func shimArgv(self string, limits []Rlimit, umask int, argv []string) []string {
 	out := []string{self, shimArg}
 	for _, l := range limits {
 		out = append(out, fmt.Sprintf("%d:%d:%d", l.Resource, l.Soft, l.Hard))
+	}
+	if umask >= 0 {
+		out = append(out, umaskArg+strconv.FormatInt(int64(umask), 8))
 	}
 	out = append(out, "--")
 	return append(out, argv...)
@@ -35,7 +39,7 @@ func RunShim(args []string) bool {
 	}
 	rest := args[2:]
 	for len(rest) > 0 && rest[0] != "--" {
-		if err := applyLimit(rest[0]); err != nil {
+		if err := applyArg(rest[0]); err != nil {
 			fmt.Fprintf(os.Stderr, "superd: %v\n", err)
 			os.Exit(126)
 		}
@@ -53,6 +57,23 @@ func RunShim(args []string) bool {
 	}
 	os.Exit(126)
 	return true
+}
+
+// umaskArg prefixes the shim's argument that sets the umask (in octal),
+// for a child whose umask the spawner thread cannot set itself.
+const umaskArg = "umask="
+
+// applyArg applies one of the shim's arguments: a umask or a limit.
+func applyArg(s string) error {
+	if v, ok := strings.CutPrefix(s, umaskArg); ok {
+		mask, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || mask > 0o777 {
+			return fmt.Errorf("shim: bad umask %q", s)
+		}
+		syscall.Umask(int(mask))
+		return nil
+	}
+	return applyLimit(s)
 }
 
 func applyLimit(s string) error {

@@ -48,6 +48,12 @@ var (
 // children do not inherit that.
 const wrapEnv = "SUPERD_E2E_WRAP"
 
+// wrapSeccomp as wrapEnv's value makes the launcher deny what Docker's
+// default seccomp profile denies a container without CAP_SYS_ADMIN and
+// CAP_SYS_PTRACE and superd would use: unshare(2) and pidfd_getfd(2) fail
+// with EPERM (see seccompExec).
+const wrapSeccomp = "seccomp"
+
 // The signals the wrapper blocks and ignores in superd's initial state.
 var (
 	wrapBlocked = []syscall.Signal{syscall.SIGUSR2, syscall.SIGWINCH}
@@ -65,7 +71,12 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv(wrapEnv) != "" {
+	switch os.Getenv(wrapEnv) {
+	case "":
+	case wrapSeccomp:
+		seccompExec(os.Args[1:])
+		return // not reached
+	default:
 		wrapExec(os.Args[1:])
 		return // not reached
 	}
@@ -231,6 +242,7 @@ type opts struct {
 	extraArgs  []string   // after -c
 	env        []string   // added to superd's environment
 	wrap       bool       // start through the signal wrapper (wrapExec)
+	seccomp    bool       // with wrap: through the seccomp wrapper instead (seccompExec)
 	extraFiles []*os.File // inherited by superd as fds 3, 4, ...
 	noWait     bool       // do not wait for the socket (superd is expected to fail)
 }
@@ -291,7 +303,11 @@ func (e *env) start(o opts) *daemon {
 	cmd.Dir = e.dir
 	cmd.Env = append(cleanEnviron(), o.env...)
 	if o.wrap {
-		cmd.Env = append(cmd.Env, wrapEnv+"=1")
+		mode := "1"
+		if o.seccomp {
+			mode = wrapSeccomp
+		}
+		cmd.Env = append(cmd.Env, wrapEnv+"="+mode)
 	}
 	d := &daemon{env: e, t: t, cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), pids: &pidList{}}
 	cmd.Stdout = d.stdout

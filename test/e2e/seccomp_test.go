@@ -1,0 +1,101 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// seccompExec installs a seccomp filter on this thread that fails
+// unshare(2) and pidfd_getfd(2) with EPERM, as Docker's default profile
+// does for a container without CAP_SYS_ADMIN and CAP_SYS_PTRACE, and execs
+// argv (the filter survives execve) with the environment minus wrapEnv.
+// Only on amd64: the filter checks the architecture and the x86-64 system
+// call numbers.
+func seccompExec(argv []string) {
+	runtime.LockOSThread()
+	const (
+		allow   = unix.SECCOMP_RET_ALLOW
+		deny    = unix.SECCOMP_RET_ERRNO | uint32(unix.EPERM)
+		archOff = 4 // seccomp_data.arch
+		nrOff   = 0 // seccomp_data.nr
+	)
+	filter := []unix.SockFilter{
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: archOff},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: unix.AUDIT_ARCH_X86_64},
+		{Code: unix.BPF_RET | unix.BPF_K, K: allow},
+		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: nrOff},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 2, Jf: 0, K: unix.SYS_UNSHARE},
+		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: unix.SYS_PIDFD_GETFD},
+		{Code: unix.BPF_RET | unix.BPF_K, K: allow},
+		{Code: unix.BPF_RET | unix.BPF_K, K: deny},
+	}
+	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e seccomp wrapper: no_new_privs: %v\n", err)
+		os.Exit(126)
+	}
+	if err := unix.Prctl(unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&prog)), 0, 0); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e seccomp wrapper: seccomp: %v\n", err)
+		os.Exit(126)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, wrapEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	err := syscall.Exec(argv[0], argv, env)
+	fmt.Fprintf(os.Stderr, "e2e seccomp wrapper: exec %s: %v\n", argv[0], err)
+	os.Exit(127)
+}
+
+// TestUnderDockerSeccomp: under the restrictions of Docker's default
+// seccomp profile (no unshare, no pidfd_getfd) superd still starts and
+// supervises, its spawner forks from superd's own descriptor table, and a
+// program's umask still applies to that program alone.
+func TestUnderDockerSeccomp(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the test's seccomp filter is written for amd64")
+	}
+	t.Parallel()
+	e := newEnv(t)
+	e.writeConfig(`log_level = "debug"`, fmt.Sprintf(`
+[program.strict]
+shell = "umask > %[1]s/strict.umask; : > %[1]s/strict.made; exec /bin/sleep 1000"
+umask = "0077"
+start_seconds = "0s"
+
+[program.plain]
+shell = "umask > %[1]s/plain.umask; exec /bin/sleep 1000"
+start_seconds = "0s"
+`, e.dir))
+	d := e.start(opts{wrap: true, seccomp: true})
+	d.waitRunning(10*time.Second, "strict", "plain")
+
+	if got := strings.TrimSpace(waitFileContains(t, 10*time.Second, filepath.Join(e.dir, "strict.umask"), "\n")); got != "0077" {
+		t.Errorf("umask of the program with umask = 0077: %s; want 0077", got)
+	}
+	made, err := os.Stat(filepath.Join(e.dir, "strict.made"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := made.Mode().Perm(); perm != 0o600 {
+		t.Errorf("file made by the 0077 program: mode %v; want -rw-------", made.Mode())
+	}
+	plain := strings.TrimSpace(waitFileContains(t, 10*time.Second, filepath.Join(e.dir, "plain.umask"), "\n"))
+	if plain == "0077" {
+		t.Errorf("umask of the program without one: %s; want superd's, not 0077", plain)
+	}
+	if s := d.stderr.String(); !strings.Contains(s, "forking from superd's own descriptor table") {
+		t.Errorf("superd's log does not say the spawner fell back to superd's table:\n%s", tail(s, 2000))
+	}
+}
