@@ -135,6 +135,19 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 
+	// The spawner must be up before anything starts: a reaper that cannot
+	// fork would leave every program fatal behind a running superd.
+	select {
+	case <-rp.Up():
+	case err := <-reaperDone:
+		reaperDone <- err // for the deferred wait
+		_ = ln.Close()
+		if metricsLn != nil {
+			_ = metricsLn.Close()
+		}
+		return err
+	}
+
 	outputs := supervisor.NewOutputs(cfg.Superd.LogDir, logs.NewConsole(stdout), logs.NewConsole(stderr), logger)
 	defer outputs.Close()
 	pumpCtx, stopPumps := context.WithCancel(context.Background())

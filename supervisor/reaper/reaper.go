@@ -368,6 +368,10 @@ func fileFds(files []*os.File) []uintptr {
 	return fds
 }
 
+// Up returns a channel closed once Run's spawner thread is ready to fork.
+// It is never closed when Run fails before that; Run then returns why.
+func (r *Reaper) Up() <-chan struct{} { return r.up }
+
 // Adopt registers pid, a process superd did not start but will reap (a
 // daemon a forking program left behind, reparented to superd as
 // subreaper), so its exit goes to done like a started child's. If pid was

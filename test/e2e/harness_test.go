@@ -51,7 +51,8 @@ const wrapEnv = "SUPERD_E2E_WRAP"
 // wrapSeccomp as wrapEnv's value makes the launcher deny what Docker's
 // default seccomp profile denies a container without CAP_SYS_ADMIN and
 // CAP_SYS_PTRACE and superd would use: unshare(2) and pidfd_getfd(2) fail
-// with EPERM (see seccompExec).
+// with EPERM (see seccompExec). "seccomp:NR,NR" denies those system call
+// numbers too.
 const wrapSeccomp = "seccomp"
 
 // The signals the wrapper blocks and ignores in superd's initial state.
@@ -71,9 +72,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
-	switch os.Getenv(wrapEnv) {
-	case "":
-	case wrapSeccomp:
+	switch mode := os.Getenv(wrapEnv); {
+	case mode == "":
+	case mode == wrapSeccomp || strings.HasPrefix(mode, wrapSeccomp+":"):
 		seccompExec(os.Args[1:])
 		return // not reached
 	default:
@@ -307,7 +308,8 @@ func (e *env) start(o opts) *daemon {
 		if o.seccomp {
 			mode = wrapSeccomp
 		}
-		cmd.Env = append(cmd.Env, wrapEnv+"="+mode)
+		// A wrapEnv in o.env (a seccomp mode with more denials) wins.
+		cmd.Env = append([]string{wrapEnv + "=" + mode}, cmd.Env...)
 	}
 	d := &daemon{env: e, t: t, cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), pids: &pidList{}}
 	cmd.Stdout = d.stdout

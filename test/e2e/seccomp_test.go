@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,16 +29,31 @@ func seccompExec(argv []string) {
 		archOff = 4 // seccomp_data.arch
 		nrOff   = 0 // seccomp_data.nr
 	)
+	denied := []uint32{unix.SYS_UNSHARE, unix.SYS_PIDFD_GETFD}
+	if _, more, ok := strings.Cut(os.Getenv(wrapEnv), ":"); ok {
+		for _, nr := range strings.Split(more, ",") {
+			n, err := strconv.ParseUint(nr, 10, 32)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "e2e seccomp wrapper: bad system call number %q\n", nr)
+				os.Exit(126)
+			}
+			denied = append(denied, uint32(n))
+		}
+	}
 	filter := []unix.SockFilter{
 		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: archOff},
 		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: unix.AUDIT_ARCH_X86_64},
 		{Code: unix.BPF_RET | unix.BPF_K, K: allow},
 		{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: nrOff},
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 2, Jf: 0, K: unix.SYS_UNSHARE},
-		{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: 1, Jf: 0, K: unix.SYS_PIDFD_GETFD},
-		{Code: unix.BPF_RET | unix.BPF_K, K: allow},
-		{Code: unix.BPF_RET | unix.BPF_K, K: deny},
 	}
+	for i, nr := range denied {
+		// Jump over the rest of the checks and the allow to the deny.
+		filter = append(filter, unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, Jt: uint8(len(denied) - i), K: nr})
+	}
+	filter = append(filter,
+		unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: allow},
+		unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: deny},
+	)
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e seccomp wrapper: no_new_privs: %v\n", err)
@@ -56,6 +72,32 @@ func seccompExec(argv []string) {
 	err := syscall.Exec(argv[0], argv, env)
 	fmt.Fprintf(os.Stderr, "e2e seccomp wrapper: exec %s: %v\n", argv[0], err)
 	os.Exit(127)
+}
+
+// TestReaperFailureStopsSuperd: when the reaper cannot start (here its
+// poller set-up fails: pipe2 is refused), superd exits 1 saying why,
+// instead of running on with every program fatal.
+func TestReaperFailureStopsSuperd(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the test's seccomp filter is written for amd64")
+	}
+	t.Parallel()
+	e := newEnv(t)
+	e.writeConfig("", `
+[program.web]
+command = ["/bin/sleep", "1000"]
+`)
+	d := e.start(opts{wrap: true, seccomp: true, noWait: true,
+		env: []string{fmt.Sprintf("%s=%s:%d", wrapEnv, wrapSeccomp, unix.SYS_PIPE2)}})
+	if code := d.waitExit(15 * time.Second); code != 1 {
+		t.Errorf("superd with pipe2 refused = exit %d; want 1", code)
+	}
+	if s := d.stderr.String(); !strings.Contains(s, "reaper: set up the poller") || !strings.Contains(s, "operation not permitted") {
+		t.Errorf("superd's stderr = %q; want the reaper's error", tail(s, 1000))
+	}
+	if _, err := os.Stat(e.sock); err == nil {
+		t.Error("the control socket is left behind")
+	}
 }
 
 // TestUnderDockerSeccomp: under the restrictions of Docker's default
