@@ -2,29 +2,14 @@ package ipc
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/superd/superd/ipc/apitype"
+	"github.com/superd/superd/ipc/apitype/apitypetest"
 )
-
-// instances500 is the list of `superctl status` in the side-by-side
-// benchmark: 500 running sleepers, named p000 to p499.
-func instances500() []apitype.Instance {
-	insts := make([]apitype.Instance, 500)
-	started := time.Date(2026, 11, 28, 4, 5, 7, 872372599, time.UTC)
-	for i := range insts {
-		pid := 31705 + i
-		insts[i] = apitype.Instance{Name: fmt.Sprintf("p%03d", i), Program: fmt.Sprintf("p%03d", i),
-			State: apitype.StateRunning, Pid: &pid, StartedAt: &started, UptimeSeconds: 72.299179744,
-			Ready: true, Healthy: true}
-	}
-	return insts
-}
 
 // discardWriter is an http.ResponseWriter that keeps the headers and drops
 // the body.
@@ -38,7 +23,7 @@ func (d *discardWriter) WriteHeader(int)             {}
 // 500 instances: routing, the handler and the JSON encoding, without the
 // socket. The backend's snapshot is made before the timer starts.
 func BenchmarkStatusHandler500(b *testing.B) {
-	insts := instances500()
+	insts := apitypetest.Sleepers500()
 	fb := &fakeBackend{status: func(context.Context, []string) ([]apitype.Instance, error) { return insts, nil }}
 	a := &api{Server: NewServer(fb, slog.New(slog.DiscardHandler)), inflight: &inflight{}}
 	a.mux = a.routes()
@@ -52,7 +37,7 @@ func BenchmarkStatusHandler500(b *testing.B) {
 // BenchmarkClientStatus500 is one Client.Status of 500 instances at a
 // time over a real socket: the whole round trip, server and client.
 func BenchmarkClientStatus500(b *testing.B) {
-	insts := instances500()
+	insts := apitypetest.Sleepers500()
 	fb := &fakeBackend{status: func(context.Context, []string) ([]apitype.Instance, error) { return insts, nil }}
 	ts := startServer(b, fb, 0o600)
 	b.ReportAllocs()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/superd/superd/ipc/apitype"
+	"github.com/superd/superd/ipc/apitype/apitypetest"
 )
 
 func TestStatusTable(t *testing.T) {
@@ -73,7 +74,7 @@ func TestStatusJSONNull(t *testing.T) {
 
 func TestStatusJSONIsTheAPIs(t *testing.T) {
 	// -o json prints the very bytes of GET /v1/programs.
-	sock := serve(t, &fakeBackend{everything: append(instances500(), world()...)})
+	sock := serve(t, &fakeBackend{everything: append(apitypetest.Sleepers500(), world()...)})
 	hc := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
