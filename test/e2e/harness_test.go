@@ -141,6 +141,12 @@ func wrapExec(argv []string) {
 		fmt.Fprintf(os.Stderr, "e2e wrapper: sigmask: %v\n", err)
 		os.Exit(126)
 	}
+	execUnwrapped("e2e wrapper", argv)
+}
+
+// execUnwrapped execs argv with this process's environment minus wrapEnv,
+// as a launcher's last step; on failure it says so, as who, and exits 127.
+func execUnwrapped(who string, argv []string) {
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, wrapEnv+"=") {
@@ -148,7 +154,7 @@ func wrapExec(argv []string) {
 		}
 	}
 	err := syscall.Exec(argv[0], argv, env)
-	fmt.Fprintf(os.Stderr, "e2e wrapper: exec %s: %v\n", argv[0], err)
+	fmt.Fprintf(os.Stderr, "%s: exec %s: %v\n", who, argv[0], err)
 	os.Exit(127)
 }
 
@@ -243,7 +249,7 @@ type opts struct {
 	extraArgs  []string   // after -c
 	env        []string   // added to superd's environment
 	wrap       bool       // start through the signal wrapper (wrapExec)
-	seccomp    bool       // with wrap: through the seccomp wrapper instead (seccompExec)
+	seccomp    bool       // through the seccomp wrapper instead (seccompExec)
 	extraFiles []*os.File // inherited by superd as fds 3, 4, ...
 	noWait     bool       // do not wait for the socket (superd is expected to fail)
 }
@@ -292,6 +298,7 @@ func (e *env) start(o opts) *daemon {
 	}
 	name := superdBin
 	argv := args
+	o.wrap = o.wrap || o.seccomp
 	if o.wrap {
 		self, err := os.Executable()
 		if err != nil {
