@@ -82,12 +82,8 @@ func drainFloor(ctx context.Context, e *env) (time.Duration, int, error) {
 	defer os.RemoveAll(dir)
 	ready, clean := filepath.Join(dir, "ready"), filepath.Join(dir, "clean")
 	n := e.sizes.drainN
-	attr := &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	}
-	defer closeFds(attr.Files)
+	attr, closeNull := floorAttr(os.Environ())
+	defer closeNull()
 	var pids []int
 	defer func() {
 		// On failure: kill what is left of every group, reap the leaders,

@@ -56,12 +56,8 @@ func runFloors(ctx context.Context, e *env) ([]row, error) {
 func forkRate(e *env, n int) (float64, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	attr := &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	}
-	defer closeFds(attr.Files)
+	attr, closeNull := floorAttr(os.Environ())
+	defer closeNull()
 	argv := []string{"/bin/true"}
 	t0 := time.Now()
 	for range n {

@@ -312,12 +312,8 @@ func notifyFloor(ctx context.Context, e *env) (lat time.Duration, err error) {
 			env = append(env, kv)
 		}
 	}
-	attr := &syscall.ProcAttr{
-		Env:   append(env, "NOTIFY_SOCKET="+name),
-		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	}
-	defer closeFds(attr.Files)
+	attr, closeNull := floorAttr(append(env, "NOTIFY_SOCKET="+name))
+	defer closeNull()
 	w := f.workload(e).programs
 	var pids []int
 	defer func() {

@@ -378,12 +378,8 @@ type loopSupervisor struct {
 func (l *loopSupervisor) run() error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	attr := &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	}
-	defer closeFds(attr.Files)
+	attr, closeNull := floorAttr(os.Environ())
+	defer closeNull()
 	for {
 		l.mu.Lock()
 		if l.stopped {
@@ -432,20 +428,23 @@ func (l *loopSupervisor) stop() {
 	}
 }
 
-// devNullFd opens /dev/null for a ForkExec'd child; -1 on failure, which
-// gives the child a closed descriptor.
-func devNullFd() uintptr {
-	fd, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
-	if err != nil {
-		return ^uintptr(0)
+// floorAttr is how a floor loop starts its children, as a supervisor
+// would: each in its own process group, killed when the thread that
+// forked it dies (Pdeathsig), with env and stdio on one /dev/null (closed
+// in the child if it cannot be opened). Call done after the last fork.
+func floorAttr(env []string) (attr *syscall.ProcAttr, done func()) {
+	null := ^uintptr(0)
+	if fd, err := syscall.Open(os.DevNull, syscall.O_RDWR|syscall.O_CLOEXEC, 0); err == nil {
+		null = uintptr(fd)
 	}
-	return uintptr(fd)
-}
-
-func closeFds(fds []uintptr) {
-	for _, fd := range fds {
-		if fd != ^uintptr(0) {
-			syscall.Close(int(fd))
+	attr = &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{null, null, null},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	return attr, func() {
+		if null != ^uintptr(0) {
+			syscall.Close(int(null))
 		}
 	}
 }

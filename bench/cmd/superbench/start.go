@@ -148,12 +148,8 @@ func forkFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "stamps")
-	attr := &syscall.ProcAttr{
-		Env:   os.Environ(),
-		Files: []uintptr{devNullFd(), devNullFd(), devNullFd()},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	}
-	defer closeFds(attr.Files)
+	attr, closeNull := floorAttr(os.Environ())
+	defer closeNull()
 	argv := []string{filepath.Join(e.bin, "stamp"), file}
 	pids := make([]int, 0, n)
 	defer func() { _ = killAndReap(e.procs, pids) }()
