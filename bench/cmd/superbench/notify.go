@@ -98,24 +98,32 @@ func runNotify(ctx context.Context, e *env) ([]row, error) {
 	return rows, nil
 }
 
-// notifyFiles are the helpers' files of one measurement: a's start and
-// ready stamps, b's exec stamps.
+// notifyFiles are the helpers' files of one measurement, in a fresh
+// folder dir under /tmp: a's start and ready stamps, b's exec stamps.
 type notifyFiles struct {
+	dir             string
 	start, ready, b *stampReader
 }
 
-func newNotifyFiles(dir string) notifyFiles {
+// newNotifyFiles makes the folder; close removes it.
+func newNotifyFiles() (notifyFiles, error) {
+	dir, err := os.MkdirTemp("/tmp", "sbn-")
+	if err != nil {
+		return notifyFiles{}, err
+	}
 	return notifyFiles{
+		dir:   dir,
 		start: &stampReader{path: filepath.Join(dir, "a-start")},
 		ready: &stampReader{path: filepath.Join(dir, "a-ready")},
 		b:     &stampReader{path: filepath.Join(dir, "b")},
-	}
+	}, nil
 }
 
 func (f notifyFiles) close() {
 	f.start.close()
 	f.ready.close()
 	f.b.close()
+	os.RemoveAll(f.dir)
 }
 
 // workload is a (notify, depended on) and b (the stamp helper, depending
@@ -156,12 +164,10 @@ func (f notifyFiles) measure(ctx context.Context, e *env, who string, aPid int) 
 // notifySuperd runs a fresh superd with a and b: b's first start, then
 // restarts of both; it returns the latencies.
 func notifySuperd(ctx context.Context, e *env, restarts int) (first time.Duration, again []time.Duration, err error) {
-	dir, err := os.MkdirTemp("/tmp", "sbn-")
+	f, err := newNotifyFiles()
 	if err != nil {
 		return 0, nil, err
 	}
-	defer os.RemoveAll(dir)
-	f := newNotifyFiles(dir)
 	defer f.close()
 	s := newSuperd(e)
 	defer s.Kill()
@@ -238,12 +244,10 @@ func waitNotifyStates(ctx context.Context, s *superdSys, aPid int) error {
 // a's run script exports NOTIFY_FD=3 (notification-fd), b's waits in
 // s6-svwait -U until a is up and ready.
 func notifyS6(ctx context.Context, e *env) (time.Duration, error) {
-	dir, err := os.MkdirTemp("/tmp", "sbn-")
+	f, err := newNotifyFiles()
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	f := newNotifyFiles(dir)
 	defer f.close()
 	s := newS6(e)
 	defer s.Kill()
@@ -283,19 +287,17 @@ func notifyS6(ctx context.Context, e *env) (time.Duration, error) {
 // the datagram ForkExecs b. It runs on a locked thread, so that the
 // children's Pdeathsig fires only when superbench dies.
 func notifyFloor(ctx context.Context, e *env) (lat time.Duration, err error) {
-	dir, err := os.MkdirTemp("/tmp", "sbn-")
+	f, err := newNotifyFiles()
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	f := newNotifyFiles(dir)
 	defer f.close()
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("socket: %w", err)
 	}
 	defer unix.Close(fd)
-	name := "@superbench-" + filepath.Base(dir)
+	name := "@superbench-" + filepath.Base(f.dir)
 	if err := unix.Bind(fd, &unix.SockaddrUnix{Name: name}); err != nil {
 		return 0, fmt.Errorf("bind %s: %w", name, err)
 	}
