@@ -38,6 +38,9 @@ type fdTable struct {
 	self int
 }
 
+// private reports whether t is the spawner's own table.
+func (t fdTable) private() bool { return t.self >= 0 }
+
 // sharedTable is the fallback: the spawner forks from superd's table.
 var sharedTable = fdTable{self: -1}
 
@@ -51,8 +54,10 @@ var errSharedByChoice = errors.New("told to share the table")
 // which the runtime may use from any thread, and closes every other one
 // it inherited above stderr, so no listening socket or file of superd's
 // stays open through it after superd closes its own copy. It fails, with
-// nothing changed, when pidfd_getfd or /proc is unavailable; nothing after
-// the split can fail but that closing, which then leaves copies open.
+// nothing changed and sharedTable returned, when pidfd_getfd, unshare or
+// /proc is unavailable. Once split, the table is private whatever happens:
+// an error then says that closing the inherited copies failed, which
+// leaves them open.
 //
 // shared is superd's pidfd in the shared table, where the split leaves a
 // copy: the caller closes it from a thread that shares superd's table
@@ -133,7 +138,7 @@ func initPoller() error {
 // themselves. Entries of ^uintptr(0) (closed in the child) stay as they
 // are; a descriptor named twice is taken once.
 func (t fdTable) take(fds []uintptr) ([]uintptr, func(), error) {
-	if t.self < 0 {
+	if !t.private() {
 		return fds, func() {}, nil
 	}
 	local := make([]uintptr, len(fds))

@@ -47,6 +47,9 @@ func TestSpawnerForksFromPrivateTable(t *testing.T) {
 	if r.sharedTableWhy != nil {
 		t.Fatalf("spawner forks from superd's table: %v; want a private table on this kernel", r.sharedTableWhy)
 	}
+	if r.splitLeft != nil {
+		t.Errorf("the split left copies open: %v", r.splitLeft)
+	}
 	if r.spawnerTid == os.Getpid() {
 		t.Fatal("the spawner runs on the leader thread, whose table pidfd_getfd reads")
 	}

@@ -143,6 +143,9 @@ type Reaper struct {
 	// sharedTableWhy is why the spawner thread forks from superd's own
 	// descriptor table (nil: from a private one); set before it is ready.
 	sharedTableWhy error
+	// splitLeft, with a private table, says why descriptors superd had
+	// when it was split may stay open in it.
+	splitLeft error
 	// sharedFSWhy is why the spawner thread shares superd's umask (nil: it
 	// has its own); set before it is ready.
 	sharedFSWhy error
@@ -213,6 +216,9 @@ func (r *Reaper) Run(ctx context.Context) error {
 	if r.sharedTableWhy != nil {
 		r.logger.Debug("reaper: forking from superd's own descriptor table", "reason", r.sharedTableWhy)
 	}
+	if r.splitLeft != nil {
+		r.logger.Warn("reaper: the spawner's private descriptor table keeps copies of superd's descriptors", "err", r.splitLeft)
+	}
 	if r.sharedFSWhy != nil {
 		r.logger.Debug("reaper: a program's own umask is set by the shim", "reason", fmt.Errorf("unshare CLONE_FS: %w", r.sharedFSWhy))
 	}
@@ -268,7 +274,12 @@ func (r *Reaper) spawner(ready chan<- error) {
 	if !r.shareTable {
 		table, shared, err = privateTable()
 	}
-	r.sharedTableWhy, r.splitCopy = err, shared
+	r.splitCopy = shared
+	if table.private() {
+		r.splitLeft = err
+	} else {
+		r.sharedTableWhy = err
+	}
 	r.spawnerTid = unix.Gettid()
 	ready <- nil
 	for {
