@@ -15,8 +15,9 @@ import (
 
 const module = "github.com/superd/superd"
 
-// forbidden is the import table of DESIGN.md. A deny entry ending in "/"
-// is a prefix (the whole subtree); any other is one exact package path.
+// forbidden is the import table of DESIGN.md, and the libraries superd and
+// superctl must not link. A deny entry ending in "/" is a prefix (the whole
+// subtree); any other is one exact package path.
 var forbidden = []struct {
 	pkg    string // package path relative to the module
 	deps   bool   // check every dependency, not just direct imports
@@ -28,11 +29,20 @@ var forbidden = []struct {
 	{"supervisor/logs", true, []string{module + "/"}},
 	{"supervisor", false, []string{module + "/ipc", module + "/cmd/", "github.com/coreos/go-systemd/", "github.com/BurntSushi/toml", "github.com/BurntSushi/toml/"}},
 	{"ipc", false, []string{module + "/supervisor", module + "/supervisor/", module + "/config"}},
-	{"cmd/superctl", true, []string{module + "/supervisor", module + "/supervisor/", module + "/config", "github.com/BurntSushi/toml"}},
+	// superctl links ipc's client, not the metrics exposition that only
+	// superd's /metrics needs (it lives in ipc/metrics for that reason),
+	// nor the Prometheus libraries.
+	{"cmd/superctl", true, []string{module + "/supervisor", module + "/supervisor/", module + "/config", "github.com/BurntSushi/toml",
+		module + "/ipc/metrics", "github.com/prometheus/"}},
+	// superd links neither client_golang nor protobuf, whose package
+	// initialisers cost every start a few milliseconds (protobuf's
+	// internal/detrand hashes the whole executable); ipc/metrics writes the
+	// Prometheus text format itself.
+	{"cmd/superd", true, []string{"github.com/prometheus/", "google.golang.org/protobuf/"}},
 }
 
 // TestImportBoundaries fails when a package imports what DESIGN.md forbids
-// it (for leaves and superctl: depends on it at all).
+// it (for leaves, superctl and superd: depends on it at all).
 func TestImportBoundaries(t *testing.T) {
 	for _, f := range forbidden {
 		t.Run(f.pkg, func(t *testing.T) {

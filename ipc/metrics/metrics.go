@@ -157,13 +157,11 @@ func (r *Registry) CountRequest(route string, code int) {
 	r.mu.Unlock()
 }
 
-// instanceStates returns the values of the state label of instance_state:
-// one series per state, 1 for the current one.
-func instanceStates() []apitype.State {
-	return []apitype.State{
-		apitype.StateStopped, apitype.StateStarting, apitype.StateRunning, apitype.StateBackoff,
-		apitype.StateStopping, apitype.StateExited, apitype.StateFatal,
-	}
+// instanceStates are the values of the state label of instance_state: one
+// series per state, 1 for the current one.
+var instanceStates = [...]apitype.State{
+	apitype.StateStopped, apitype.StateStarting, apitype.StateRunning, apitype.StateBackoff,
+	apitype.StateStopping, apitype.StateExited, apitype.StateFatal,
 }
 
 // writeSuperd writes superd's own metrics: the API request counts, the
@@ -211,7 +209,7 @@ func (r *Registry) writeSuperd(ctx context.Context, w *textWriter) error {
 	w.family(prefix+"instance_state",
 		"State of an instance: 1 for its current state, 0 for the others.", gauge, "instance", "program", "state")
 	for _, in := range insts {
-		for _, st := range instanceStates() {
+		for _, st := range instanceStates {
 			v := 0.0
 			if in.State == st {
 				v = 1
@@ -326,23 +324,35 @@ var goMetrics = []struct {
 		[]string{"/memory/classes/total:bytes"}},
 }
 
-// writeGo writes the Go runtime metrics.
-func writeGo(w *textWriter) {
+// goSamples holds each runtime/metrics sample that goMetrics names once,
+// and goSampleIndex, per goMetrics entry, the indexes in goSamples of its
+// sum. Both are computed once; a scrape reads into a copy of goSamples.
+var goSamples, goSampleIndex = func() ([]metrics.Sample, [][]int) {
 	var samples []metrics.Sample
-	index := make(map[string]int)
-	for _, m := range goMetrics {
+	index := make([][]int, len(goMetrics))
+	at := make(map[string]int)
+	for i, m := range goMetrics {
 		for _, name := range m.sum {
-			if _, ok := index[name]; !ok {
-				index[name] = len(samples)
+			j, ok := at[name]
+			if !ok {
+				j = len(samples)
+				at[name] = j
 				samples = append(samples, metrics.Sample{Name: name})
 			}
+			index[i] = append(index[i], j)
 		}
 	}
+	return samples, index
+}()
+
+// writeGo writes the Go runtime metrics.
+func writeGo(w *textWriter) {
+	samples := slices.Clone(goSamples)
 	metrics.Read(samples)
-	for _, m := range goMetrics {
+	for i, m := range goMetrics {
 		v, ok := 0.0, true
-		for _, name := range m.sum {
-			switch s := samples[index[name]].Value; s.Kind() {
+		for _, j := range goSampleIndex[i] {
+			switch s := samples[j].Value; s.Kind() {
 			case metrics.KindUint64:
 				v += float64(s.Uint64())
 			case metrics.KindFloat64:
@@ -461,8 +471,11 @@ func parseStat(b []byte) (procStat, error) {
 }
 
 // bootTime returns the btime of /proc/stat: when the system booted, in
-// seconds since the epoch.
-func bootTime() (uint64, error) {
+// seconds since the epoch. It does not change, so /proc/stat is read once.
+var bootTime = sync.OnceValues(readBootTime)
+
+// readBootTime reads the btime of /proc/stat.
+func readBootTime() (uint64, error) {
 	f, err := os.Open("/proc/stat")
 	if err != nil {
 		return 0, err

@@ -17,13 +17,14 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/superd/superd/ipc/apitype"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-// fakeSource is a MetricsSource with fixed answers.
+// fakeSource is a Source with fixed answers.
 type fakeSource struct {
 	insts []apitype.Instance
 	stats []apitype.InstanceStats
@@ -533,11 +534,57 @@ func TestParseStat(t *testing.T) {
 			t.Errorf("parseStat(%q) = %+v, %v; want %+v, error %v", tc.stat, got, err, tc.want, tc.wantErr)
 		}
 	}
-	// The real one parses, and the process metrics are there.
+	// The real ones parse (TestMetricsGoAndProcessValues checks the values).
 	if _, err := readStat(); err != nil {
 		t.Errorf("readStat: %v", err)
 	}
 	if _, err := bootTime(); err != nil {
 		t.Errorf("bootTime: %v", err)
+	}
+}
+
+// TestMetricsGoAndProcessValues: every Go runtime family of goMetrics is
+// served (a misspelled runtime/metrics name would leave its family out
+// silently), and the Go and process metrics hold plausible values, not
+// merely a line each.
+func TestMetricsGoAndProcessValues(t *testing.T) {
+	before := float64(time.Now().Unix())
+	body := scrape(t, New(nil, nil, discard()))
+	values := map[string]float64{}
+	for l := range strings.Lines(body) {
+		name, v, ok := strings.Cut(strings.TrimSpace(l), " ")
+		if ok && !strings.HasPrefix(name, "#") && !strings.Contains(name, "{") {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("line %q: %v", l, err)
+			}
+			values[name] = f
+		}
+	}
+	for _, m := range goMetrics {
+		if _, ok := values[m.name]; !ok {
+			t.Errorf("scrape lacks %s", m.name)
+		}
+	}
+	atLeast := func(name string, min float64) {
+		t.Helper()
+		if v, ok := values[name]; !ok || v < min {
+			t.Errorf("%s = %v (present %v); want at least %v", name, v, ok, min)
+		}
+	}
+	atLeast("go_goroutines", 1)
+	atLeast("go_threads", 1)
+	atLeast("go_sched_gomaxprocs_threads", 1)
+	atLeast("go_memstats_heap_alloc_bytes", 1)
+	atLeast("go_memstats_sys_bytes", values["go_memstats_heap_sys_bytes"])
+	atLeast("go_memstats_heap_sys_bytes", values["go_memstats_heap_inuse_bytes"])
+	atLeast("go_memstats_mallocs_total", values["go_memstats_frees_total"])
+	atLeast("process_resident_memory_bytes", 1<<20)
+	atLeast("process_virtual_memory_bytes", values["process_resident_memory_bytes"])
+	atLeast("process_open_fds", 3)
+	atLeast("process_max_fds", values["process_open_fds"])
+	// The test binary started before the scrape, and not ten minutes before.
+	if v := values["process_start_time_seconds"]; v > before+1 || v < before-600 {
+		t.Errorf("process_start_time_seconds = %v; want shortly before %v", v, before)
 	}
 }
