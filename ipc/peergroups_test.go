@@ -68,8 +68,13 @@ func TestParseProcGroups(t *testing.T) {
 			}
 		})
 	}
-	// This process's own status file parses to its groups.
-	got, err := procGroups(fmt.Sprintf("/proc/%d/status", os.Getpid()))
+	// This thread's own status file parses to its groups. Groups are per
+	// thread, and dialWith's threads take others (one of them may be the
+	// leader, whose status /proc/PID/status shows): the test reads the
+	// thread it asks getgroups on.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	got, err := procGroups("/proc/thread-self/status")
 	if err != nil {
 		t.Fatalf("procGroups(self) = %v", err)
 	}
