@@ -119,9 +119,10 @@ type Sink struct {
 //
 // A pump makes its buffer when the first output arrives, so a child that
 // never writes costs no buffer. The buffer starts small (20 KiB) and grows
-// to 128 KiB, once, when a read fills it or a partial line outgrows it;
-// reads then take a whole pipe buffer (64 KiB). In steady state a read
-// costs no allocation.
+// to 320 KiB (MaxLine+readSize), once, when a read fills it or a partial
+// line outgrows it; the pump then asks for a 256 KiB pipe (see growPipe),
+// and reads take up to a whole pipe buffer. In steady state a read costs
+// no allocation.
 //
 // When ctx is done, Pump sets a read deadline on r to unblock the read,
 // ends any partial line, and returns ctx.Err(). That needs a pollable r,
