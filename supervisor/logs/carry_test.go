@@ -53,8 +53,8 @@ func carryTotal(total int, pattern []int) int {
 	return total
 }
 
-// chunks cuts stream in chunks whose sizes cycle through pattern a write-size pattern; a negative size is a random
-// size from 1 to -size.
+// chunks cuts stream in chunks whose sizes cycle through pattern; a
+// negative size is a random size from 1 to -size.
 func chunks(stream []byte, pattern []int, seed uint64) [][]byte {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var out [][]byte
@@ -331,24 +331,22 @@ func TestFileKeepWriteFails(t *testing.T) {
 // page but not a multiple of one, to a running pump without closing the
 // pipe: once the pump has drained the pipe, the file holds every byte.
 func TestPumpFlushesOnDrain(t *testing.T) {
-	// waitFor polls, within waitTimeout, for the file to hold want and
-	// the stats to count it written.
+	// waitFor waits, within waitTimeout, for the file to hold want and the
+	// stats to count it written.
 	waitFor := func(t *testing.T, s *Sink, want string) {
 		t.Helper()
-		deadline := time.Now().Add(waitTimeout)
-		for {
-			got, err := os.ReadFile(s.File.Path())
-			written := s.Stats.Written.Load()
-			if err == nil && string(got) == want && written == uint64(len(want)) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("file holds %d bytes (%v), Stats.Written %d, %v after the write; want the %d written: the pipe is drained", len(got), err, written, waitTimeout, len(want))
-			}
-			time.Sleep(time.Millisecond)
+		var got []byte
+		var err error
+		var written uint64
+		if !waitUntil(func() bool {
+			got, err = os.ReadFile(s.File.Path())
+			written = s.Stats.Written.Load()
+			return err == nil && string(got) == want && written == uint64(len(want))
+		}) {
+			t.Fatalf("file holds %d bytes (%v), Stats.Written %d, %v after the write; want the %d written: the pipe is drained", len(got), err, written, waitTimeout, len(want))
 		}
 	}
-	chunks := []string{"short\n", strings.Repeat("x", 3*pageSize+5) + "\nopen", " line\n"}
+	writes := []string{"short\n", strings.Repeat("x", 3*pageSize+5) + "\nopen", " line\n"}
 	for _, blocking := range []bool{false, true} {
 		for _, timestamps := range []bool{false, true} {
 			t.Run(fmt.Sprintf("blocking=%v/timestamps=%v", blocking, timestamps), func(t *testing.T) {
@@ -368,19 +366,9 @@ func TestPumpFlushesOnDrain(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				done := make(chan error, 1) // the pump's only result; never blocks it
-				// exits at EOF of r, which the cleanup makes
-				go func() { done <- s.Pump(t.Context(), r) }()
-				t.Cleanup(func() {
-					w.Close()
-					select {
-					case <-done:
-					case <-time.After(waitTimeout):
-						t.Errorf("Pump did not return within %v of EOF", waitTimeout)
-					}
-				})
+				startPumpOn(t, t.Context(), s, r, w)
 				var sent string
-				for _, c := range chunks {
+				for _, c := range writes {
 					write(t, w, c)
 					sent += c
 					want := sent

@@ -30,6 +30,13 @@ func startPump(t *testing.T, ctx context.Context, s *Sink) (w *os.File, wait fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, startPumpOn(t, ctx, s, r, w)
+}
+
+// startPumpOn is startPump for a pipe the test made: it runs s.Pump on r,
+// whose write end is w.
+func startPumpOn(t *testing.T, ctx context.Context, s *Sink, r, w *os.File) (wait func() error) {
+	t.Helper()
 	done := make(chan error, 1) // the pump's only result; never blocks it
 	// exits at EOF or when ctx is done; wait (and cleanup) receive its result
 	go func() { done <- s.Pump(ctx, r) }()
@@ -50,7 +57,19 @@ func startPump(t *testing.T, ctx context.Context, s *Sink) (w *os.File, wait fun
 		w.Close()
 		wait()
 	})
-	return w, wait
+	return wait
+}
+
+// waitUntil polls cond every millisecond until it holds, and reports
+// whether it did within waitTimeout: for a state that a pump reaches with
+// no event a test could wait on.
+func waitUntil(cond func() bool) bool {
+	for deadline := time.Now().Add(waitTimeout); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 // write writes each of chunks to w, failing the test on error.
@@ -487,12 +506,8 @@ func TestPumpGrowsPipe(t *testing.T) {
 
 	busy, _ := startPump(t, context.Background(), &Sink{Name: "b", Ring: NewRing(RingCapacity)})
 	write(t, busy, strings.Repeat("x", 2*smallRead))
-	deadline := time.Now().Add(waitTimeout)
-	for pipeSize(busy) != readSize {
-		if time.Now().After(deadline) {
-			t.Fatalf("pipe of a busy pump = %d bytes after %v; want %d", pipeSize(busy), waitTimeout, readSize)
-		}
-		time.Sleep(time.Millisecond) // polls a condition, bounded by deadline
+	if !waitUntil(func() bool { return pipeSize(busy) == readSize }) {
+		t.Fatalf("pipe of a busy pump = %d bytes after %v; want %d", pipeSize(busy), waitTimeout, readSize)
 	}
 	if got := pipeSize(quiet); got != def {
 		t.Errorf("pipe of a quiet pump = %d bytes; want the default %d", got, def)
