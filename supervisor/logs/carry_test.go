@@ -212,28 +212,32 @@ func TestFileKeepRotatesAtSameCounts(t *testing.T) {
 
 // TestFileKeepFlushes: the bytes a writeKeep keeps back go out on flush,
 // Write, Reopen (into the file logrotate moved) and Close, and are counted
-// as written by the next writeKeep or flush when another call sent them.
+// as written by the next writeKeep or flush when another call sent them,
+// once.
 func TestFileKeepFlushes(t *testing.T) {
 	kept := strings.Repeat("k", pageSize+100) + "\nopen line"
 	tests := []struct {
 		name string
 		// do sends the kept-back bytes out and returns the contents of
 		// PATH and of the moved file ("" when none) that it wants.
-		do         func(t *testing.T, f *File) (path, moved string)
-		countAfter bool // the next writeKeep or flush reports them written
+		do func(t *testing.T, f *File) (path, moved string)
+		// countAfter is what the next flush reports written: the bytes
+		// kept back (and a Write's own) when do sent them, none when do
+		// took the count itself.
+		countAfter int
 	}{
 		{"flush", func(t *testing.T, f *File) (string, string) {
 			if w, lost, err := f.flush(); w != 100+len("\nopen line") || lost != 0 || err != nil {
 				t.Errorf("flush() = %d, %d, %v; want %d, 0, nil", w, lost, err, 100+len("\nopen line"))
 			}
 			return kept, ""
-		}, false},
+		}, 0},
 		{"Write", func(t *testing.T, f *File) (string, string) {
 			if n, err := f.Write([]byte(" ended\n")); n != 7 || err != nil {
 				t.Errorf("Write() = %d, %v; want 7, nil", n, err)
 			}
 			return kept + " ended\n", ""
-		}, true},
+		}, 100 + len("\nopen line") + len(" ended\n")},
 		{"Reopen", func(t *testing.T, f *File) (string, string) {
 			if err := os.Rename(f.Path(), f.Path()+".moved"); err != nil {
 				t.Fatal(err)
@@ -242,13 +246,13 @@ func TestFileKeepFlushes(t *testing.T) {
 				t.Errorf("Reopen() = %v", err)
 			}
 			return "", kept
-		}, true},
+		}, 100 + len("\nopen line")},
 		{"Close", func(t *testing.T, f *File) (string, string) {
 			if err := f.Close(); err != nil {
 				t.Errorf("Close() = %v", err)
 			}
 			return kept, ""
-		}, true},
+		}, 100 + len("\nopen line")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,11 +272,8 @@ func TestFileKeepFlushes(t *testing.T) {
 					t.Errorf("moved file after %s = %d bytes; want %d", tt.name, len(got), len(wantMoved))
 				}
 			}
-			if tt.countAfter {
-				w, _, _ := f.flush()
-				if want := 100 + len("\nopen line"); w < want {
-					t.Errorf("flush() after %s reports %d bytes written; want the %d kept back counted", tt.name, w, want)
-				}
+			if w, lost, _ := f.flush(); w != tt.countAfter || lost != 0 {
+				t.Errorf("flush() after %s reports %d bytes written, %d lost; want %d written, none lost", tt.name, w, lost, tt.countAfter)
 			}
 		})
 	}

@@ -500,9 +500,14 @@ func TestPumpGrowsPipe(t *testing.T) {
 		}
 		return n
 	}
-	quiet, _ := startPump(t, context.Background(), &Sink{Name: "a", Ring: NewRing(RingCapacity)})
+	quietRing := NewRing(RingCapacity)
+	quiet, _ := startPump(t, context.Background(), &Sink{Name: "a", Ring: quietRing})
 	def := pipeSize(quiet)
 	write(t, quiet, "one line\n")
+	// The quiet pump has read its line before its pipe is looked at.
+	if !waitUntil(func() bool { return string(quietRing.Tail(0)) == "one line\n" }) {
+		t.Fatalf("ring of the quiet pump = %q after %v; want its line", quietRing.Tail(0), waitTimeout)
+	}
 
 	busy, _ := startPump(t, context.Background(), &Sink{Name: "b", Ring: NewRing(RingCapacity)})
 	write(t, busy, strings.Repeat("x", 2*smallRead))
