@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // fileSize returns the size of path, 0 when it does not exist.
@@ -356,11 +354,7 @@ func TestPumpFlushesOnDrain(t *testing.T) {
 					File: openFile(t, 1<<20, 1), Stats: new(Stats), Now: func() time.Time { return now }}
 				var r, w *os.File
 				if blocking {
-					var fds [2]int
-					if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-						t.Fatal(err)
-					}
-					r, w = os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+					r, w = blockingPipe(t)
 				} else {
 					var err error
 					if r, w, err = os.Pipe(); err != nil {

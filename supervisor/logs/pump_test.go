@@ -60,6 +60,17 @@ func startPumpOn(t *testing.T, ctx context.Context, s *Sink, r, w *os.File) (wai
 	return wait
 }
 
+// blockingPipe returns a pipe in blocking mode, which the runtime does not
+// poll (os.Pipe makes a non-blocking one).
+func blockingPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	return os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+}
+
 // waitUntil polls cond every millisecond until it holds, and reports
 // whether it did within waitTimeout: for a state that a pump reaches with
 // no event a test could wait on.
