@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // fileSize returns the size of path, 0 when it does not exist.
@@ -53,8 +51,8 @@ func carryTotal(total int, pattern []int) int {
 	return total
 }
 
-// chunks cuts stream in chunks whose sizes cycle through pattern a write-size pattern; a negative size is a random
-// size from 1 to -size.
+// chunks cuts stream in chunks whose sizes cycle through pattern; a
+// negative size is a random size from 1 to -size.
 func chunks(stream []byte, pattern []int, seed uint64) [][]byte {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var out [][]byte
@@ -212,28 +210,32 @@ func TestFileKeepRotatesAtSameCounts(t *testing.T) {
 
 // TestFileKeepFlushes: the bytes a writeKeep keeps back go out on flush,
 // Write, Reopen (into the file logrotate moved) and Close, and are counted
-// as written by the next writeKeep or flush when another call sent them.
+// as written by the next writeKeep or flush when another call sent them,
+// once.
 func TestFileKeepFlushes(t *testing.T) {
 	kept := strings.Repeat("k", pageSize+100) + "\nopen line"
 	tests := []struct {
 		name string
 		// do sends the kept-back bytes out and returns the contents of
 		// PATH and of the moved file ("" when none) that it wants.
-		do         func(t *testing.T, f *File) (path, moved string)
-		countAfter bool // the next writeKeep or flush reports them written
+		do func(t *testing.T, f *File) (path, moved string)
+		// countAfter is what the next flush reports written: the bytes
+		// kept back (and a Write's own) when do sent them, none when do
+		// took the count itself.
+		countAfter int
 	}{
 		{"flush", func(t *testing.T, f *File) (string, string) {
 			if w, lost, err := f.flush(); w != 100+len("\nopen line") || lost != 0 || err != nil {
 				t.Errorf("flush() = %d, %d, %v; want %d, 0, nil", w, lost, err, 100+len("\nopen line"))
 			}
 			return kept, ""
-		}, false},
+		}, 0},
 		{"Write", func(t *testing.T, f *File) (string, string) {
 			if n, err := f.Write([]byte(" ended\n")); n != 7 || err != nil {
 				t.Errorf("Write() = %d, %v; want 7, nil", n, err)
 			}
 			return kept + " ended\n", ""
-		}, true},
+		}, 100 + len("\nopen line") + len(" ended\n")},
 		{"Reopen", func(t *testing.T, f *File) (string, string) {
 			if err := os.Rename(f.Path(), f.Path()+".moved"); err != nil {
 				t.Fatal(err)
@@ -242,13 +244,13 @@ func TestFileKeepFlushes(t *testing.T) {
 				t.Errorf("Reopen() = %v", err)
 			}
 			return "", kept
-		}, true},
+		}, 100 + len("\nopen line")},
 		{"Close", func(t *testing.T, f *File) (string, string) {
 			if err := f.Close(); err != nil {
 				t.Errorf("Close() = %v", err)
 			}
 			return kept, ""
-		}, true},
+		}, 100 + len("\nopen line")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,11 +270,8 @@ func TestFileKeepFlushes(t *testing.T) {
 					t.Errorf("moved file after %s = %d bytes; want %d", tt.name, len(got), len(wantMoved))
 				}
 			}
-			if tt.countAfter {
-				w, _, _ := f.flush()
-				if want := 100 + len("\nopen line"); w < want {
-					t.Errorf("flush() after %s reports %d bytes written; want the %d kept back counted", tt.name, w, want)
-				}
+			if w, lost, _ := f.flush(); w != tt.countAfter || lost != 0 {
+				t.Errorf("flush() after %s reports %d bytes written, %d lost; want %d written, none lost", tt.name, w, lost, tt.countAfter)
 			}
 		})
 	}
@@ -331,24 +330,22 @@ func TestFileKeepWriteFails(t *testing.T) {
 // page but not a multiple of one, to a running pump without closing the
 // pipe: once the pump has drained the pipe, the file holds every byte.
 func TestPumpFlushesOnDrain(t *testing.T) {
-	// waitFor polls, within waitTimeout, for the file to hold want and
-	// the stats to count it written.
+	// waitFor waits, within waitTimeout, for the file to hold want and the
+	// stats to count it written.
 	waitFor := func(t *testing.T, s *Sink, want string) {
 		t.Helper()
-		deadline := time.Now().Add(waitTimeout)
-		for {
-			got, err := os.ReadFile(s.File.Path())
-			written := s.Stats.Written.Load()
-			if err == nil && string(got) == want && written == uint64(len(want)) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("file holds %d bytes (%v), Stats.Written %d, %v after the write; want the %d written: the pipe is drained", len(got), err, written, waitTimeout, len(want))
-			}
-			time.Sleep(time.Millisecond)
+		var got []byte
+		var err error
+		var written uint64
+		if !waitUntil(func() bool {
+			got, err = os.ReadFile(s.File.Path())
+			written = s.Stats.Written.Load()
+			return err == nil && string(got) == want && written == uint64(len(want))
+		}) {
+			t.Fatalf("file holds %d bytes (%v), Stats.Written %d, %v after the write; want the %d written: the pipe is drained", len(got), err, written, waitTimeout, len(want))
 		}
 	}
-	chunks := []string{"short\n", strings.Repeat("x", 3*pageSize+5) + "\nopen", " line\n"}
+	writes := []string{"short\n", strings.Repeat("x", 3*pageSize+5) + "\nopen", " line\n"}
 	for _, blocking := range []bool{false, true} {
 		for _, timestamps := range []bool{false, true} {
 			t.Run(fmt.Sprintf("blocking=%v/timestamps=%v", blocking, timestamps), func(t *testing.T) {
@@ -357,30 +354,16 @@ func TestPumpFlushesOnDrain(t *testing.T) {
 					File: openFile(t, 1<<20, 1), Stats: new(Stats), Now: func() time.Time { return now }}
 				var r, w *os.File
 				if blocking {
-					var fds [2]int
-					if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-						t.Fatal(err)
-					}
-					r, w = os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+					r, w = blockingPipe(t)
 				} else {
 					var err error
 					if r, w, err = os.Pipe(); err != nil {
 						t.Fatal(err)
 					}
 				}
-				done := make(chan error, 1) // the pump's only result; never blocks it
-				// exits at EOF of r, which the cleanup makes
-				go func() { done <- s.Pump(t.Context(), r) }()
-				t.Cleanup(func() {
-					w.Close()
-					select {
-					case <-done:
-					case <-time.After(waitTimeout):
-						t.Errorf("Pump did not return within %v of EOF", waitTimeout)
-					}
-				})
+				startPumpOn(t, t.Context(), s, r, w)
 				var sent string
-				for _, c := range chunks {
+				for _, c := range writes {
 					write(t, w, c)
 					sent += c
 					want := sent

@@ -7,8 +7,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // TestIdleMemory checks what an instance that never writes costs: a Ring
@@ -101,11 +99,7 @@ func TestPumpReaders(t *testing.T) {
 			return r, func() { write(t, w, data); w.Close() }
 		}},
 		{"blocking pipe", func(t *testing.T) (*os.File, func()) {
-			var fds [2]int
-			if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
-				t.Fatal(err)
-			}
-			r, w := os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+			r, w := blockingPipe(t)
 			return r, func() { write(t, w, data); w.Close() }
 		}},
 		{"regular file", func(t *testing.T) (*os.File, func()) {

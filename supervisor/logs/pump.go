@@ -119,9 +119,10 @@ type Sink struct {
 //
 // A pump makes its buffer when the first output arrives, so a child that
 // never writes costs no buffer. The buffer starts small (20 KiB) and grows
-// to 128 KiB, once, when a read fills it or a partial line outgrows it;
-// reads then take a whole pipe buffer (64 KiB). In steady state a read
-// costs no allocation.
+// to 320 KiB (MaxLine+readSize), once, when a read fills it or a partial
+// line outgrows it; the pump then asks for a 256 KiB pipe (see growPipe),
+// and reads take up to a whole pipe buffer. In steady state a read costs
+// no allocation.
 //
 // When ctx is done, Pump sets a read deadline on r to unblock the read,
 // ends any partial line, and returns ctx.Err(). That needs a pollable r,
@@ -133,9 +134,13 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 	// The deadline is in the past, so a blocked Read returns at once.
 	stop := context.AfterFunc(ctx, func() { r.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
+	rc, err := r.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("read output of %s: %w", s.Name, err)
+	}
 
 	// An idle child costs no buffer: the pump is made at its first output.
-	switch err := waitInput(r); {
+	switch err := waitInput(rc); {
 	case errors.Is(err, io.EOF):
 		return nil
 	case err != nil && ctx.Err() != nil:
@@ -144,7 +149,7 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 	// Any other error is the read's to report; on an r the runtime cannot
 	// poll, the read blocks instead.
 	p := newPump(s)
-	p.reader(r)
+	p.reader(rc)
 	for {
 		n, err := p.fill(r)
 		if n > 0 {
@@ -170,13 +175,9 @@ func (s *Sink) Pump(ctx context.Context, r *os.File) error {
 // os.ErrDeadlineExceeded). It reads nothing, so that a pump needs no buffer
 // until there is something to put in it. On an r the runtime cannot poll,
 // such as a pipe in blocking mode, it fails at once unless input is ready.
-func waitInput(r *os.File) error {
-	rc, err := r.SyscallConn()
-	if err != nil {
-		return err
-	}
+func waitInput(rc syscall.RawConn) error {
 	var res error
-	err = rc.Read(func(fd uintptr) bool {
+	err := rc.Read(func(fd uintptr) bool {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, 0)
 		for errors.Is(err, unix.EINTR) {
@@ -224,13 +225,12 @@ type pump struct {
 
 	// The pump's reads go through rc, so that the file's carry is written
 	// out when a read finds the pipe empty, before the read waits (see
-	// fill); rc is nil when r has none.
+	// fill); rc is nil in a pump that tests feed with read.
 	rc     syscall.RawConn
-	block  bool // r is in blocking mode: reads wait in read(2), not in the poller
-	readFn func(fd uintptr) bool
-	rn     int
-	rerr   error
-	rname  string
+	block  bool                  // r is in blocking mode: reads wait in read(2), not in the poller
+	readFn func(fd uintptr) bool // p.readRaw, made once: a method value per read would allocate
+	rn     int                   // the bytes readRaw read
+	rerr   error                 // readRaw's result: read(2)'s errno, or io.EOF
 }
 
 // drops tracks one destination's current run of failed writes.
@@ -263,13 +263,9 @@ func newPump(s *Sink) *pump {
 	return p
 }
 
-// reader sets the pump up to read r with fill.
-func (p *pump) reader(r *os.File) {
-	rc, err := r.SyscallConn()
-	if err != nil {
-		return
-	}
-	p.rc, p.readFn, p.rname = rc, p.readRaw, r.Name()
+// reader sets the pump up to read r, through rc, with fill.
+func (p *pump) reader(rc syscall.RawConn) {
+	p.rc, p.readFn = rc, p.readRaw
 	rc.Control(func(fd uintptr) {
 		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
 		p.block = err != nil || fl&unix.O_NONBLOCK == 0
@@ -288,13 +284,15 @@ func (p *pump) reader(r *os.File) {
 // blocking mode, where a read waits in read(2) itself, fill writes them
 // out before every read.
 func (p *pump) fill(r *os.File) (int, error) {
-	if p.rc == nil {
+	if p.block {
 		p.flush()
-		return r.Read(p.buf[p.hold:])
 	}
 	p.rn, p.rerr = 0, nil
 	if err := p.rc.Read(p.readFn); err != nil {
 		return 0, err
+	}
+	if p.rerr != nil && p.rerr != io.EOF {
+		return 0, &os.PathError{Op: "read", Path: r.Name(), Err: p.rerr}
 	}
 	return p.rn, p.rerr
 }
@@ -302,27 +300,23 @@ func (p *pump) fill(r *os.File) (int, error) {
 // readRaw is fill's read, run by rc.Read: it returns false to wait in the
 // poller for the pipe to fill.
 func (p *pump) readRaw(fd uintptr) bool {
-	for {
-		if p.block {
-			p.flush()
-		}
-		n, err := unix.Read(int(fd), p.buf[p.hold:])
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			// Drained: the carry goes out before the wait.
-			p.flush()
-			return false
-		case err != nil:
-			p.rerr = &os.PathError{Op: "read", Path: p.rname, Err: err}
-		case n == 0:
-			p.rerr = io.EOF
-		default:
-			p.rn = n
-		}
-		return true
+	n, err := unix.Read(int(fd), p.buf[p.hold:])
+	for err == unix.EINTR {
+		n, err = unix.Read(int(fd), p.buf[p.hold:])
 	}
+	switch {
+	case err == unix.EAGAIN:
+		// Drained: the carry goes out before the wait.
+		p.flush()
+		return false
+	case err != nil:
+		p.rerr = err
+	case n == 0:
+		p.rerr = io.EOF
+	default:
+		p.rn = n
+	}
+	return true
 }
 
 // growPipe asks the kernel for a pipe of readSize bytes (64 KiB is the
@@ -332,7 +326,7 @@ func (p *pump) readRaw(fd uintptr) bool {
 // /proc/sys/fs/pipe-user-pages-soft) leaves the pipe as it was.
 func (p *pump) growPipe() {
 	if p.rc == nil {
-		return
+		return // a pump fed by hand (tests) has no pipe
 	}
 	_ = p.rc.Control(func(fd uintptr) {
 		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, readSize)

@@ -30,6 +30,13 @@ func startPump(t *testing.T, ctx context.Context, s *Sink) (w *os.File, wait fun
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, startPumpOn(t, ctx, s, r, w)
+}
+
+// startPumpOn is startPump for a pipe the test made: it runs s.Pump on r,
+// whose write end is w.
+func startPumpOn(t *testing.T, ctx context.Context, s *Sink, r, w *os.File) (wait func() error) {
+	t.Helper()
 	done := make(chan error, 1) // the pump's only result; never blocks it
 	// exits at EOF or when ctx is done; wait (and cleanup) receive its result
 	go func() { done <- s.Pump(ctx, r) }()
@@ -50,7 +57,30 @@ func startPump(t *testing.T, ctx context.Context, s *Sink) (w *os.File, wait fun
 		w.Close()
 		wait()
 	})
-	return w, wait
+	return wait
+}
+
+// blockingPipe returns a pipe in blocking mode, which the runtime does not
+// poll (os.Pipe makes a non-blocking one).
+func blockingPipe(t *testing.T) (r, w *os.File) {
+	t.Helper()
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	return os.NewFile(uintptr(fds[0]), "r"), os.NewFile(uintptr(fds[1]), "w")
+}
+
+// waitUntil polls cond every millisecond until it holds, and reports
+// whether it did within waitTimeout: for a state that a pump reaches with
+// no event a test could wait on.
+func waitUntil(cond func() bool) bool {
+	for deadline := time.Now().Add(waitTimeout); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+	return true
 }
 
 // write writes each of chunks to w, failing the test on error.
@@ -481,18 +511,19 @@ func TestPumpGrowsPipe(t *testing.T) {
 		}
 		return n
 	}
-	quiet, _ := startPump(t, context.Background(), &Sink{Name: "a", Ring: NewRing(RingCapacity)})
+	quietRing := NewRing(RingCapacity)
+	quiet, _ := startPump(t, context.Background(), &Sink{Name: "a", Ring: quietRing})
 	def := pipeSize(quiet)
 	write(t, quiet, "one line\n")
+	// The quiet pump has read its line before its pipe is looked at.
+	if !waitUntil(func() bool { return string(quietRing.Tail(0)) == "one line\n" }) {
+		t.Fatalf("ring of the quiet pump = %q after %v; want its line", quietRing.Tail(0), waitTimeout)
+	}
 
 	busy, _ := startPump(t, context.Background(), &Sink{Name: "b", Ring: NewRing(RingCapacity)})
 	write(t, busy, strings.Repeat("x", 2*smallRead))
-	deadline := time.Now().Add(waitTimeout)
-	for pipeSize(busy) != readSize {
-		if time.Now().After(deadline) {
-			t.Fatalf("pipe of a busy pump = %d bytes after %v; want %d", pipeSize(busy), waitTimeout, readSize)
-		}
-		time.Sleep(time.Millisecond) // polls a condition, bounded by deadline
+	if !waitUntil(func() bool { return pipeSize(busy) == readSize }) {
+		t.Fatalf("pipe of a busy pump = %d bytes after %v; want %d", pipeSize(busy), waitTimeout, readSize)
 	}
 	if got := pipeSize(quiet); got != def {
 		t.Errorf("pipe of a quiet pump = %d bytes; want the default %d", got, def)

@@ -80,7 +80,6 @@ type File struct {
 	// written to PATH and lost since the pump last took them (takeCounts),
 	// the carried bytes when they go out, whoever sends them (Reopen, Close).
 	wrote, lost int
-	iov         [2][]byte // writev's vector, kept to spare an allocation
 }
 
 // OpenFile opens path for appending, creating it with mode 0644 and its
@@ -310,13 +309,12 @@ func (f *File) writev(a, b []byte) (int, error) {
 	}
 	done := 0
 	for len(a)+len(b) > 0 {
-		f.iov[0], f.iov[1] = a, b
-		iov := f.iov[:]
+		vec := [2][]byte{a, b} // on the stack: Writev does not keep it
+		iov := vec[:]
 		if len(a) == 0 {
 			iov = iov[1:]
 		}
 		n, err := unix.Writev(int(f.f.Fd()), iov)
-		f.iov = [2][]byte{}
 		if errors.Is(err, unix.EINTR) {
 			continue
 		}
