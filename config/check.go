@@ -117,47 +117,53 @@ func (c *checkTable) decode(d *decoder, t *table, path []string, v any, health b
 // ready or health table.
 func (d *decoder) checkProbeValue(t *table, path []string, v any) bool {
 	name := keyName(path)
-	at := t.val(path...)
+	// The value's place is looked up only for a problem (see positions).
+	fail := func(format string, args ...any) bool {
+		return d.fail(t.val(path...), "%s: "+format, append([]any{name}, args...)...)
+	}
 	switch x := v.(type) {
 	case string:
 		if path[len(path)-1] == "tcp" {
 			if err := checkHostPort(x); err != nil { // hostport.go
-				return d.fail(at, "%s: %v", name, err)
+				return fail("%v", err)
 			}
 			return true
 		}
-		return d.checkHTTPURL(at, name, x)
+		if msg := checkHTTPURL(x); msg != "" {
+			return fail("%s", msg)
+		}
 	case []string:
 		return d.checkArgv(t, path, x)
 	case duration:
 		if x <= 0 {
-			return d.fail(at, "%s: must be greater than 0", name)
+			return fail("must be greater than 0")
 		}
 	case int:
 		if x < 1 {
-			return d.fail(at, "%s: must be at least 1, got %d", name, x)
+			return fail("must be at least 1, got %d", x)
 		}
 	}
 	return true
 }
 
-// checkHTTPURL checks an http:// or https:// URL with a host.
-func (d *decoder) checkHTTPURL(at pos, name, raw string) bool {
+// checkHTTPURL checks an http:// or https:// URL with a host; it returns
+// what is wrong, or "".
+func checkHTTPURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return d.fail(at, "%s: invalid URL %q: %v", name, raw, err)
+		return fmt.Sprintf("invalid URL %q: %v", raw, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return d.fail(at, "%s: %q is not an http:// or https:// URL", name, raw)
+		return fmt.Sprintf("%q is not an http:// or https:// URL", raw)
 	}
 	if u.Host == "" {
-		return d.fail(at, "%s: URL %q has no host", name, raw)
+		return fmt.Sprintf("URL %q has no host", raw)
 	}
-	return true
+	return ""
 }
 
 // build returns the Check of a fully defaulted table.

@@ -50,6 +50,17 @@ type loader struct {
 	jobs     []*programFields
 	defined  map[string]definition // program or job name → its first definition
 	files    []string              // absolute paths, in load order
+	parsed   []*file               // the files that parsed, in load order
+}
+
+func newLoader(sys *system) *loader {
+	l := &loader{
+		superd:   superdFields{src: newKeySource()},
+		defaults: programFields{src: newKeySource()},
+		defined:  map[string]definition{},
+	}
+	l.dec = decoder{errs: &l.errs, sys: sys, fields: fieldIndexes{}}
+	return l
 }
 
 // definition is where a name was first defined, and as what. Programs and
@@ -60,6 +71,10 @@ type definition struct {
 }
 
 func load(path string, sys *system) (*Config, error) {
+	return newLoader(sys).load(path)
+}
+
+func (l *loader) load(path string) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config %s: %w", path, err)
@@ -68,12 +83,6 @@ func load(path string, sys *system) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	l := &loader{
-		superd:   superdFields{src: newKeySource()},
-		defaults: programFields{src: newKeySource()},
-		defined:  map[string]definition{},
-	}
-	l.dec = decoder{errs: &l.errs, sys: sys, fields: fieldIndexes{}}
 	main := l.parse(path, abs, data)
 	if main != nil {
 		l.topLevel(main, true)
@@ -82,7 +91,7 @@ func load(path string, sys *system) (*Config, error) {
 	for _, p := range slices.Concat(l.programs, l.jobs) {
 		mergeDefaults(l.dec.fields, p, &l.defaults)
 	}
-	fillDefaults(sys, &l.superd, l.programs, l.jobs)
+	fillDefaults(l.dec.sys, &l.superd, l.programs, l.jobs)
 	for _, p := range slices.Concat(l.programs, l.jobs) {
 		l.validateProgram(p)
 	}
@@ -126,7 +135,9 @@ func (l *loader) parse(name, abs string, data []byte) (f *file) {
 		}
 		return nil
 	}
-	return &file{name: name, abs: abs, dir: filepath.Dir(abs), raw: raw, pos: positions}
+	f = &file{name: name, abs: abs, dir: filepath.Dir(abs), raw: raw, pos: positions}
+	l.parsed = append(l.parsed, f)
+	return f
 }
 
 // syntaxErrorPos returns the position of a syntax error. The library's

@@ -16,13 +16,28 @@ import (
 // falls back to the nearest enclosing key that it did record.
 
 // positions says where each key path of one file first appears.
+//
+// A valid file needs only the places of its tables (a program's header
+// orders the definitions and names where it was defined); the place of any
+// other key is wanted only to report a problem with it. So the first scan
+// records the paths of at most headerDepth parts, and the first lookup of
+// a deeper path scans the text again, recording everything: recording
+// every key is most of the scan's time and allocations, spent at every
+// start for the error that seldom comes.
 type positions struct {
 	file string // display name
+	src  string // the text, until the full scan has run
 	m    map[string]keyPos
+	// full is whether m holds every key path, not only the short ones.
+	full bool
 	// tooDeep is where the text first nests deeper than maxDepth, or the
 	// zero pos.
 	tooDeep pos
 }
+
+// headerDepth is the longest key path the first scan records: [superd],
+// [program.NAME] and their like, and top-level keys.
+const headerDepth = 2
 
 // keyPos is where a key and its value start. For a table the value is the
 // key: the name in its header, or in the dotted key that made it.
@@ -52,6 +67,10 @@ func (p *positions) val(path ...string) pos {
 }
 
 func (p *positions) lookup(path []string) keyPos {
+	if len(path) > headerDepth && !p.full {
+		p.m = scan(p.file, p.src, maxDepth).m
+		p.full, p.src = true, ""
+	}
 	for n := len(path); n > 0; n-- {
 		if kp, ok := p.m[pathKey(path[:n])]; ok {
 			if kp.val == (pos{}) { // a table: its value is its name
@@ -69,14 +88,29 @@ type scanner struct {
 	src       string
 	i         int
 	line, col int
+	depth     int // the longest key path recorded
 	out       *positions
 }
 
-// scanPositions records the key positions of src, whose display name is file.
+// scanPositions records the key positions of src, whose display name is
+// file: those of short paths now, the others when first looked up.
 func scanPositions(file, src string) *positions {
-	// About one key a line: sized so, the map seldom grows while filled.
-	m := make(map[string]keyPos, strings.Count(src, "\n")+1)
-	s := &scanner{src: src, line: 1, col: 1, out: &positions{file: file, m: m}}
+	p := scan(file, src, headerDepth)
+	p.src = src
+	return p
+}
+
+// scan records the positions of the key paths of src of at most depth
+// parts, and notes where src nests too deeply.
+func scan(file, src string, depth int) *positions {
+	// About one key a line: sized so, the full map seldom grows while
+	// filled; the short paths are about a tenth of them.
+	size := strings.Count(src, "\n") + 1
+	if depth < maxDepth {
+		size = size/8 + 1
+	}
+	m := make(map[string]keyPos, size)
+	s := &scanner{src: src, line: 1, col: 1, depth: depth, out: &positions{file: file, m: m, full: depth >= maxDepth}}
 	if strings.HasPrefix(src, "\xef\xbb\xbf") { // a UTF-8 BOM is invisible in an editor
 		s.i = 3
 	}
@@ -157,6 +191,9 @@ func (s *scanner) tooDeep() {
 func (s *scanner) record(path []string, key, val pos) {
 	if len(path) > maxDepth {
 		s.tooDeep()
+		return
+	}
+	if len(path) > s.depth {
 		return
 	}
 	k := pathKey(path)
@@ -278,7 +315,7 @@ func (s *scanner) value(path []string) {
 		s.str()
 	case '[':
 		s.items(']', func(n int) {
-			p := sub(path, elem(n))
+			p := s.elemPath(path, n)
 			at := s.here()
 			s.record(p, at, at)
 			s.value(p)
@@ -288,6 +325,19 @@ func (s *scanner) value(path []string) {
 	default:
 		s.scalar()
 	}
+}
+
+// unrecorded stands for the parts of a path too long to be recorded: only
+// its length matters then. Nothing writes to it (keyPath and sub copy).
+var unrecorded = make([]string, maxDepth+2)
+
+// elemPath returns the path of element n of the array at path, without
+// building it when it is too long to be recorded.
+func (s *scanner) elemPath(path []string, n int) []string {
+	if len(path) >= s.depth && len(path) < len(unrecorded) {
+		return unrecorded[:len(path)+1]
+	}
+	return sub(path, elem(n))
 }
 
 // items reads the items of an array or an inline table, from its opening

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -65,17 +67,43 @@ last = true
 	if err := decodeTOML(src, &raw); err != nil {
 		t.Fatalf("the test's TOML does not parse: %v", err)
 	}
-	p := scanPositions("f.toml", src)
+	// One positions for every lookup (a long path scans everything once,
+	// short ones are looked up before and after), and a fresh one for each
+	// (a short path answered from the first scan alone).
+	shared := scanPositions("f.toml", src)
 	lc := func(p pos) string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
 	for _, tt := range tests {
 		t.Run(keyName(tt.path), func(t *testing.T) {
-			if got := lc(p.key(tt.path...)); got != tt.key {
-				t.Errorf("key(%q) = %s; want %s", tt.path, got, tt.key)
-			}
-			if got := lc(p.val(tt.path...)); got != tt.val {
-				t.Errorf("val(%q) = %s; want %s", tt.path, got, tt.val)
+			for _, p := range []*positions{shared, scanPositions("f.toml", src)} {
+				if got := lc(p.key(tt.path...)); got != tt.key {
+					t.Errorf("key(%q) = %s; want %s (full scan done: %v)", tt.path, got, tt.key, p.full)
+				}
+				if got := lc(p.val(tt.path...)); got != tt.val {
+					t.Errorf("val(%q) = %s; want %s (full scan done: %v)", tt.path, got, tt.val, p.full)
+				}
 			}
 		})
+	}
+}
+
+// TestValidConfigScansOnce checks that decoding a valid config looks up
+// the places of tables only, so that its text is scanned once: the full
+// scan is for reporting problems.
+func TestValidConfigScansOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "superd.toml")
+	if err := os.WriteFile(path, []byte(benchConfig(20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := newLoader(hostSystem())
+	cfg, err := l.load(path)
+	if err != nil {
+		t.Fatalf("load(benchConfig) = _, %v; want no error", err)
+	}
+	if len(cfg.Programs) != 20 || len(l.parsed) != 1 {
+		t.Fatalf("%d programs from %d files; want 20 from 1", len(cfg.Programs), len(l.parsed))
+	}
+	if l.parsed[0].pos.full {
+		t.Errorf("a valid config was scanned for every key; want its tables only")
 	}
 }
 
