@@ -130,6 +130,7 @@ type sizes struct {
 	floorPipe    int64         // bytes through dd | dd in floors
 	floorWrite   int64         // bytes dd writes to a file in floors
 	waitDeadline time.Duration // bound on any single wait for a supervisor
+	quietMax     time.Duration // bound on the wait for a quiet machine before a timed start
 
 	notifyN        int // fresh supervisors of notify: the first starts measured
 	notifyRestarts int // `restart all` of superd in each of them
@@ -145,8 +146,8 @@ func fullSizes() sizes {
 		logBytes: 512 << 20, logMaxSize: 128 << 20, logMaxFiles: 5,
 		reapN: 2000, reapDelay: time.Second,
 		floorForks: 2000, floorPipe: 1 << 30, floorWrite: 512 << 20,
-		waitDeadline: 2 * time.Minute,
-		notifyN:      100, notifyRestarts: 2, forwards: 300,
+		waitDeadline: 2 * time.Minute, quietMax: 3 * time.Second,
+		notifyN: 100, notifyRestarts: 2, forwards: 300,
 	}
 }
 
@@ -159,8 +160,8 @@ func quickSizes() sizes {
 		logBytes: 4 << 20, logMaxSize: 1 << 20, logMaxFiles: 5,
 		reapN: 200, reapDelay: 300 * time.Millisecond,
 		floorForks: 100, floorPipe: 16 << 20, floorWrite: 16 << 20,
-		waitDeadline: 30 * time.Second,
-		notifyN:      2, notifyRestarts: 1, forwards: 10,
+		waitDeadline: 30 * time.Second, quietMax: 200 * time.Millisecond,
+		notifyN: 2, notifyRestarts: 1, forwards: 10,
 	}
 }
 

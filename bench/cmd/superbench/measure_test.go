@@ -89,3 +89,41 @@ func TestCheckRotation(t *testing.T) {
 		})
 	}
 }
+
+func TestParseCPULine(t *testing.T) {
+	tests := []struct {
+		line        string
+		idle, total uint64
+		bad         bool
+	}{
+		// user nice system idle iowait irq softirq steal guest guest_nice
+		{line: "cpu  100 2 30 400 5 6 7 8 50 1", idle: 405, total: 558},
+		{line: "cpu 1 0 1 10 0", idle: 10, total: 12},
+		{line: "cpu0 1 0 1 10 0", bad: true},
+		{line: "cpu 1 0 x 10 0", bad: true},
+		{line: "cpu 1 2", bad: true},
+		{line: "", bad: true},
+	}
+	for _, tt := range tests {
+		got, err := parseCPULine(tt.line)
+		if tt.bad {
+			if err == nil {
+				t.Errorf("parseCPULine(%q) = %+v, nil; want an error", tt.line, got)
+			}
+			continue
+		}
+		if err != nil || got.idle != tt.idle || got.total != tt.total {
+			t.Errorf("parseCPULine(%q) = %+v, %v; want idle %d total %d", tt.line, got, err, tt.idle, tt.total)
+		}
+	}
+}
+
+func TestIdleSince(t *testing.T) {
+	prev := cpuTimes{idle: 100, total: 200}
+	if got := (cpuTimes{idle: 190, total: 300}).idleSince(prev); got != 0.9 {
+		t.Errorf("idleSince = %v; want 0.9", got)
+	}
+	if got := prev.idleSince(prev); got != 0 {
+		t.Errorf("idleSince with no time passed = %v; want 0", got)
+	}
+}

@@ -38,7 +38,8 @@ func stampers(bin, file string, n int) workload {
 // runStart measures, for each N, the time from launching the supervisor to
 // the exec of the last of N programs (each stamps the clock first thing in
 // its main), median of e.sizes.rounds rounds, the systems taking turns; and
-// the floor: N fork+execs of the same program from a bare Go loop. Every
+// the floor: N fork+execs of the same program from a bare Go loop. Each
+// timed start waits for a quiet machine first (waitQuiet). Every
 // supervisor must also report all N running afterwards (not timed).
 func runStart(ctx context.Context, e *env) ([]row, error) {
 	var rows []row
@@ -48,12 +49,14 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 		ds := map[string][]time.Duration{}
 		var fs []time.Duration
 		for round := range e.sizes.rounds {
+			e.waitQuiet(ctx, "start: floor")
 			d, err := forkFloor(ctx, e, n)
 			if err != nil {
 				return nil, fmt.Errorf("floor, %d programs: %w", n, err)
 			}
 			fs = append(fs, d)
 			for _, def := range e.systems {
+				e.waitQuiet(ctx, "start: "+def.name)
 				d, err := startOnce(ctx, e, def, n)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d programs: %w", def.name, n, err)
