@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return usageErr("--log-level must be debug, info, warn or error, not %q", *logLevel)
 		}
 	}
+
+	restoreGC := lenientGC()
+	defer restoreGC()
 
 	file := config.Resolve(*path)
 	// load reads the config with the command line's overrides; reloads use
@@ -203,6 +207,7 @@ loop:
 			// The heap was sized by the start-up burst (config decoding,
 			// one spawn per program); give it back: superd idles for long.
 			settled = nil
+			restoreGC()
 			debug.FreeOSMemory()
 		case <-ctxDone:
 			ctxDone = nil
@@ -283,4 +288,23 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// startGCPercent is the collector's GOGC while superd starts. The start-up
+// burst (decoding the config, one spawn per program) leaves little live
+// heap behind, and at the default of 100 the collector ran 3–4 times
+// during a start of 500 programs: ~10 ms of CPU on a machine whose CPUs
+// the children's execs nearly fill (docs/BENCHMARKS.md, "Start, fourth
+// round"). The heap it lets grow is given back once the start settles.
+const startGCPercent = 1000
+
+// lenientGC sets startGCPercent until the returned function is called
+// (again and again, harmlessly), unless the operator set GOGC.
+func lenientGC() (restore func()) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	prev := debug.SetGCPercent(startGCPercent)
+	var once sync.Once
+	return func() { once.Do(func() { debug.SetGCPercent(prev) }) }
 }
