@@ -177,8 +177,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	bin := fs.String("bin", "", "folder of superd, superctl and the C helpers (default: superbench's own folder)")
 	plot := fs.String("plot", "", "write the SVG plot of restart and start times to this file")
 	only := fs.String("systems", "", "comma-separated systems to measure (default: every one installed)")
+	compare := fs.String("compare", "", "folder of another build of superd and superctl, measured beside this one as the system "+baseName+" (a before/after comparison; the table gives superd/"+baseName+")")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: superbench [--quick] [--bin DIR] [--plot FILE] [--systems LIST] [SCENARIO...]\n\nScenarios (all when none is named):\n")
+		fmt.Fprintf(stderr, "Usage: superbench [--quick] [--bin DIR] [--compare DIR] [--plot FILE] [--systems LIST] [SCENARIO...]\n\nScenarios (all when none is named):\n")
 		for _, s := range all {
 			fmt.Fprintf(stderr, "  %-8s %s\n", s.name, s.what)
 		}
@@ -224,6 +225,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if _, err := os.Stat(filepath.Join(e.bin, b)); err != nil {
 			return fmt.Errorf("binary %s missing (bench/run builds it): %w", b, err)
 		}
+	}
+	if *compare != "" {
+		def, err := baseSystem(*compare)
+		if err != nil {
+			return err
+		}
+		e.systems = slices.Insert(e.systems, min(1, len(e.systems)), def)
 	}
 
 	// Orphans of the supervisors (a program's children, once the program
@@ -286,6 +294,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		e.progress("plot written to %s", *plot)
 	}
 	return nil
+}
+
+// baseName is the system of --compare: another build of superd.
+const baseName = "superd-base"
+
+// baseSystem is superd and superctl from the folder dir, as baseName.
+func baseSystem(dir string) (systemDef, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return systemDef{}, fmt.Errorf("--compare: %w", err)
+	}
+	for _, b := range []string{"superd", "superctl"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return systemDef{}, fmt.Errorf("--compare: binary %s missing: %w", b, err)
+		}
+	}
+	return systemDef{name: baseName, new: func(e *env) system { return newSuperdAt(e, baseName, dir) }}, nil
 }
 
 // pickSystems returns the systems to measure: those named in only (comma

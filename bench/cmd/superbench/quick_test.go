@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +87,29 @@ func TestQuick(t *testing.T) {
 			}
 		})
 	}
+	// --compare measures a second build beside superd (here the same one):
+	// its column and the ratio to it must be filled.
+	t.Run("compare", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, []string{"--quick", "--bin", bin, "--compare", bin, "--systems", "superd", "start"}, &stdout, &stderr)
+		t.Logf("%s%s", stderr.String(), stdout.String())
+		if err != nil {
+			t.Fatalf("run(--compare) = %v; want nil", err)
+		}
+		var header, row []string
+		for line := range strings.SplitSeq(stdout.String(), "\n") {
+			switch {
+			case strings.HasPrefix(line, "SCENARIO "):
+				header = strings.Fields(line)
+			case strings.HasPrefix(line, "start ") && row == nil:
+				row = strings.Fields(line)
+			}
+		}
+		if !slices.Contains(header, baseName) || !slices.Contains(header, "superd/"+baseName) {
+			t.Fatalf("table header %q; want columns %s and superd/%s", header, baseName, baseName)
+		}
+		if row == nil || strings.Contains(strings.Join(row, " "), " - ") {
+			t.Errorf("start row %q; want every column filled", row)
+		}
+	})
 }

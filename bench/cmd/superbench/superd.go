@@ -20,19 +20,26 @@ import (
 // holds 108 bytes with the NUL).
 const maxSocketPath = 107
 
-// superdSys is the system of this repository: superd from e.bin, driven
-// through its socket with ipc.Client and through superctl. Its folder
-// (/tmp/sb-XXXX) holds the config, the socket, the state, superd's own log
-// (superd.out) and the programs' output (logs/).
+// superdSys is the system of this repository: superd from e.bin (or, as
+// superd-base, from --compare's folder), driven through its socket with
+// ipc.Client and through superctl. Its folder (/tmp/sb-XXXX) holds the
+// config, the socket, the state, superd's own log (superd.out) and the
+// programs' output (logs/).
 type superdSys struct {
 	daemon
+	bin    string // folder of this superd and its superctl
 	w      workload
 	cfg    string
 	socket string
 	client *ipc.Client
 }
 
-func newSuperd(e *env) *superdSys { return &superdSys{daemon: daemon{e: e, name: "superd"}} }
+func newSuperd(e *env) *superdSys { return newSuperdAt(e, "superd", e.bin) }
+
+// newSuperdAt is superd named name, its binaries in bin.
+func newSuperdAt(e *env, name, bin string) *superdSys {
+	return &superdSys{daemon: daemon{e: e, name: name}, bin: bin}
+}
 
 // Configure writes superd.toml for w into a new folder under /tmp.
 func (s *superdSys) Configure(w workload) error {
@@ -134,7 +141,7 @@ func tomlString(s string) string {
 
 // Start launches superd -c CONFIG.
 func (s *superdSys) Start(ctx context.Context) error {
-	return s.start([]string{filepath.Join(s.e.bin, "superd"), "-c", s.cfg})
+	return s.start([]string{filepath.Join(s.bin, "superd"), "-c", s.cfg})
 }
 
 // Procs returns superd's pid: it has no helper processes.
@@ -201,7 +208,7 @@ func (s *superdSys) CLINoop(ctx context.Context) error {
 
 // superctl runs superctl with args, its output to /dev/null.
 func (s *superdSys) superctl(ctx context.Context, args ...string) error {
-	return runQuiet(ctx, append([]string{filepath.Join(s.e.bin, "superctl")}, args...)...)
+	return runQuiet(ctx, append([]string{filepath.Join(s.bin, "superctl")}, args...)...)
 }
 
 // LogFiles returns the rotated files of log_dir/PROGRAM.log that exist,
