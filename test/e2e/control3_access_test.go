@@ -65,13 +65,13 @@ func c3Reachable(t *testing.T, e *env) string {
 	if err := os.Chmod(e.dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(superctl)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Copied by another process: a descriptor of this one open for
+	// writing on bin would be inherited by whatever a parallel test forks
+	// meanwhile, until that child's exec, and running bin then fails with
+	// "text file busy" (golang/go#22315).
 	bin := e.path("superctl")
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
+	if out, err := exec.Command("install", "-m", "0755", superctl, bin).CombinedOutput(); err != nil {
+		t.Fatalf("install %s %s: %v\n%s", superctl, bin, err, out)
 	}
 	return bin
 }
