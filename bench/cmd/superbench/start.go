@@ -39,7 +39,8 @@ func stampers(bin, file string, n int) workload {
 // the exec of the last of N programs (each stamps the clock first thing in
 // its main), median of e.sizes.rounds rounds, the systems taking turns; and
 // the floor: N fork+execs of the same program from a bare Go loop. Each
-// timed start waits for a quiet machine first (waitQuiet). Every
+// timed start waits for a quiet machine first (waitQuiet), and the
+// systems' order rotates from round to round. Every
 // supervisor must also report all N running afterwards (not timed).
 func runStart(ctx context.Context, e *env) ([]row, error) {
 	var rows []row
@@ -55,7 +56,10 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 				return nil, fmt.Errorf("floor, %d programs: %w", n, err)
 			}
 			fs = append(fs, d)
-			for _, def := range e.systems {
+			// Each round starts with another system, so that none is
+			// always the one measured right after the floor.
+			for i := range e.systems {
+				def := e.systems[(i+round)%len(e.systems)]
 				e.waitQuiet(ctx, "start: "+def.name)
 				d, err := startOnce(ctx, e, def, n)
 				if err != nil {
