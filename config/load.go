@@ -50,7 +50,7 @@ type loader struct {
 	jobs     []*programFields
 	defined  map[string]definition // program or job name → its first definition
 	files    []string              // absolute paths, in load order
-	parsed   []*file               // the files that parsed, in load order
+	parsed   []*file               // the files that parsed, in load order (tests check how they were scanned)
 }
 
 func newLoader(sys *system) *loader {
