@@ -24,7 +24,9 @@ func FuzzLoad(f *testing.F) {
 		f.Add(data)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		scanPositions("raw.toml", string(data)) // the scanner alone, on any text
+		// The scanner alone, on any text: the first scan, and the full one
+		// a problem's place asks for.
+		scanPositions("raw.toml", string(data)).key("a", "b", "c")
 		path := filepath.Join(t.TempDir(), "superd.toml")
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)

@@ -26,7 +26,7 @@ import (
 // start for the error that seldom comes.
 type positions struct {
 	file string // display name
-	src  string // the text, until the full scan has run
+	src  string // the text, for the full scan
 	m    map[string]keyPos
 	// full is whether m holds every key path, not only the short ones.
 	full bool
@@ -68,8 +68,7 @@ func (p *positions) val(path ...string) pos {
 
 func (p *positions) lookup(path []string) keyPos {
 	if len(path) > headerDepth && !p.full {
-		p.m = scan(p.file, p.src, maxDepth).m
-		p.full, p.src = true, ""
+		p.m, p.full = scan(p.file, p.src, maxDepth).m, true
 	}
 	for n := len(path); n > 0; n-- {
 		if kp, ok := p.m[pathKey(path[:n])]; ok {

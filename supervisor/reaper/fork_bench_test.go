@@ -28,14 +28,7 @@ func BenchmarkStartHeld(b *testing.B) {
 					defer r.Close()
 					defer w.Close()
 				}
-				r := startReaper(b, func(r *Reaper) { r.shareTable = shared })
-				exits := make(chan Exit, 1)
-				for b.Loop() {
-					if _, err := r.Start(Spec{Argv: []string{"/bin/true"}, Umask: -1}, func(e Exit) { exits <- e }); err != nil {
-						b.Fatal(err)
-					}
-					<-exits
-				}
+				startExitLoop(b, startReaper(b, func(r *Reaper) { r.shareTable = shared }))
 			})
 		}
 	}

@@ -221,10 +221,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if e.bin, err = filepath.Abs(e.bin); err != nil {
 		return fmt.Errorf("find the binaries: %w", err)
 	}
-	for _, b := range []string{"superd", "superctl", "stamp", "orphans", "notify", "sigecho"} {
-		if _, err := os.Stat(filepath.Join(e.bin, b)); err != nil {
-			return fmt.Errorf("binary %s missing (bench/run builds it): %w", b, err)
-		}
+	if err := checkBinaries(e.bin, "superd", "superctl", "stamp", "orphans", "notify", "sigecho"); err != nil {
+		return fmt.Errorf("%w (bench/run builds it)", err)
 	}
 	if *compare != "" {
 		def, err := baseSystem(*compare)
@@ -305,12 +303,20 @@ func baseSystem(dir string) (systemDef, error) {
 	if err != nil {
 		return systemDef{}, fmt.Errorf("--compare: %w", err)
 	}
-	for _, b := range []string{"superd", "superctl"} {
+	if err := checkBinaries(dir, "superd", "superctl"); err != nil {
+		return systemDef{}, fmt.Errorf("--compare: %w", err)
+	}
+	return systemDef{name: baseName, superd: true, new: func(e *env) system { return newSuperdAt(e, baseName, dir) }}, nil
+}
+
+// checkBinaries returns an error naming the first of names missing in dir.
+func checkBinaries(dir string, names ...string) error {
+	for _, b := range names {
 		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-			return systemDef{}, fmt.Errorf("--compare: binary %s missing: %w", b, err)
+			return fmt.Errorf("binary %s missing: %w", b, err)
 		}
 	}
-	return systemDef{name: baseName, new: func(e *env) system { return newSuperdAt(e, baseName, dir) }}, nil
+	return nil
 }
 
 // pickSystems returns the systems to measure: those named in only (comma

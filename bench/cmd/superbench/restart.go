@@ -61,7 +61,7 @@ func runRestart(ctx context.Context, e *env) ([]row, error) {
 	for round := range runs {
 		for _, def := range e.systems {
 			n := e.sizes.peerRestarts
-			if def.name == "superd" || def.name == baseName {
+			if def.superd {
 				n = e.sizes.restarts
 			}
 			kill, exit, up, err := restartSystem(ctx, e, def, share(n, runs, round), share(e.sizes.upRestarts, runs, round))

@@ -68,6 +68,9 @@ type systemDef struct {
 	// bins are the programs it needs in $PATH (none: superd, from e.bin).
 	bins []string
 	new  func(e *env) system
+	// superd is true for a build of superd (this one or --compare's): it
+	// restarts at once, so restart measures it as many times as it likes.
+	superd bool
 }
 
 // available reports whether every program d needs is installed.
@@ -84,7 +87,7 @@ func (d systemDef) available() error {
 // them in this order, round after round.
 func systemDefs() []systemDef {
 	return []systemDef{
-		{name: "superd", new: func(e *env) system { return newSuperd(e) }},
+		{name: "superd", superd: true, new: func(e *env) system { return newSuperd(e) }},
 		{name: "supervisord", bins: []string{"supervisord", "supervisorctl"}, new: func(e *env) system { return newSupervisord(e) }},
 		{name: "s6", bins: []string{"s6-svscan", "s6-supervise", "s6-svstat", "s6-log"}, new: func(e *env) system { return newS6(e) }},
 		{name: "runit", bins: []string{"runsvdir", "runsv", "sv", "svlogd"}, new: func(e *env) system { return newRunit(e) }},

@@ -135,3 +135,36 @@ func TestPrintTable(t *testing.T) {
 		t.Errorf("printTable() lacks the ratio 0.50:\n%s", b.String())
 	}
 }
+
+func TestIssue4(t *testing.T) {
+	ms := func(n int) cell { return durCell(time.Duration(n) * time.Millisecond) }
+	mk := func(key string, vals map[string]cell, floor cell) row {
+		r := newRow(key, "x", "x")
+		r.values, r.floor = vals, floor
+		return r
+	}
+	rows := []row{
+		mk("notify.first.p50", map[string]cell{"superd": ms(1), "s6": ms(2)}, ms(3)),
+		mk("notify.first.p99", map[string]cell{"superd": ms(4), "s6": ms(5)}, ms(6)),
+		mk("notify.again.p50", map[string]cell{"superd": ms(7)}, cell{}),
+		mk("notify.again.p99", map[string]cell{"superd": ms(8)}, cell{}),
+		mk("forward.p50", map[string]cell{"superd": ms(9)}, ms(11)),
+		mk("forward.p99", map[string]cell{"superd": ms(10)}, ms(12)),
+	}
+	want := [][2]string{
+		{"notify: READY=1 → dependent's exec, p50 / p99", "1.00 ms / 4.00 ms; s6 2.00 ms / 5.00 ms; floor 3.00 ms / 6.00 ms; after restart all 7.00 ms / 8.00 ms"},
+		{"forward: signal to superd exec → child, p50 / p99", "9.00 ms / 10.0 ms; floor 11.0 ms / 12.0 ms"},
+	}
+	got := issue4(rows)
+	if len(got) != len(want) {
+		t.Fatalf("issue4 = %q; want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("issue4()[%d] = %q; want %q", i, got[i], want[i])
+		}
+	}
+	if got := issue4(rows[2:4]); len(got) != 0 {
+		t.Errorf("issue4 without notify.first and forward = %q; want nothing", got)
+	}
+}

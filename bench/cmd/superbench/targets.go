@@ -143,28 +143,26 @@ func issue4(rows []row) [][2]string {
 		}
 		return a.text + " / " + b.text
 	}
-	if r50, r99, ok := pair("notify.first"); ok {
+	// line is superd's p50 / p99 of key, then peer's and the floor's.
+	line := func(r50, r99 row, peer string) string {
 		got := both(r50, r99, "superd")
-		if s6 := both(r50, r99, "s6"); s6 != "" {
-			got += "; s6 " + s6
+		if p := both(r50, r99, peer); p != "" {
+			got += "; " + peer + " " + p
 		}
 		if fl := both(r50, r99, ""); fl != "" {
 			got += "; floor " + fl
 		}
+		return got
+	}
+	if r50, r99, ok := pair("notify.first"); ok {
+		got := line(r50, r99, "s6")
 		if a50, a99, ok := pair("notify.again"); ok {
 			got += "; after restart all " + both(a50, a99, "superd")
 		}
 		out = append(out, [2]string{"notify: READY=1 → dependent's exec, p50 / p99", got})
 	}
 	if r50, r99, ok := pair("forward"); ok {
-		got := both(r50, r99, "superd")
-		if t := both(r50, r99, "tini"); t != "" {
-			got += "; tini " + t
-		}
-		if fl := both(r50, r99, ""); fl != "" {
-			got += "; floor " + fl
-		}
-		out = append(out, [2]string{"forward: signal to superd exec → child, p50 / p99", got})
+		out = append(out, [2]string{"forward: signal to superd exec → child, p50 / p99", line(r50, r99, "tini")})
 	}
 	return out
 }
