@@ -125,8 +125,8 @@ func (l *loader) parse(name, abs string, data []byte) (f *file) {
 		l.errs.errorf(p, "nested too deeply: tables, dotted keys, arrays and inline tables may nest %d levels at most", maxDepth)
 		return nil
 	}
-	var raw map[string]any
-	if err := decodeTOML(text, &raw); err != nil {
+	raw, err := parseTOML(text)
+	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			l.errs.errorf(syntaxErrorPos(name, text, pe.Position), "syntax error: %s", lowerFirst(pe.Message))

@@ -28,10 +28,11 @@ import (
 // in pipes to be written out.
 const pumpGrace = 2 * time.Second
 
-// runDaemon runs the supervisor until a drain completes. Order: load and
-// validate the config (before touching anything) → signals → subreaper →
-// reaper → state dir and socket → supervisor loop (autostart). On SIGTERM:
-// drain → close the socket → stop the reaper.
+// runDaemon runs the supervisor until a drain completes. Order: signals →
+// reaper (its spawner thread sets up meanwhile) → load and validate the
+// config (before touching anything outside superd) → subreaper → state
+// dir and socket → supervisor loop (autostart). On SIGTERM: drain → close
+// the socket → stop the reaper.
 func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("superd", stderr)
 	path := fs.String("c", "", "config file")
@@ -53,6 +54,28 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	restoreGC := lenientGC()
 	defer restoreGC()
+
+	// Signals first, so none of them kills superd half-started.
+	sigs := make(chan os.Signal, 4) // a burst of distinct signals; handled in order
+	// SIGPIPE is caught (and dropped) rather than ignored: a closed stdout
+	// must count as dropped output, not kill superd, and SIG_IGN would be
+	// inherited by the children.
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
+	defer signal.Stop(sigs)
+
+	// The reaper sets up its spawner thread while the config loads: it
+	// touches nothing outside superd, and is stopped again if the config
+	// is refused.
+	reaperCtx, stopReaper := context.WithCancel(context.Background())
+	defer stopReaper()
+	rp := reaper.New()
+	reaperDone := make(chan error, 1)
+	// exits when stopReaper is called; waited on below through reaperDone
+	go func() { reaperDone <- rp.Run(reaperCtx) }()
+	defer func() {
+		stopReaper()
+		<-reaperDone
+	}()
 
 	file := config.Resolve(*path)
 	// load reads the config with the command line's overrides; reloads use
@@ -82,15 +105,19 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := checkJournal(cfg); err != nil {
 		return err
 	}
-	logger := newLogger(stderr, cfg.Superd.LogFormat, cfg.Superd.LogLevel)
-
-	// Signals first, so none of them kills superd half-started.
-	sigs := make(chan os.Signal, 4) // a burst of distinct signals; handled in order
-	// SIGPIPE is caught (and dropped) rather than ignored: a closed stdout
-	// must count as dropped output, not kill superd, and SIG_IGN would be
-	// inherited by the children.
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
-	defer signal.Stop(sigs)
+	// superd's stderr, its own log and inherited output, is written in
+	// batches from here on (logs.Batcher); the last defer to run writes
+	// out the rest.
+	errw := logs.NewBatcher(stderr)
+	logCtx, stopLog := context.WithCancel(context.Background())
+	logDone := make(chan error, 1)
+	// exits when stopLog is called; waited on below through logDone
+	go func() { logDone <- errw.Run(logCtx) }()
+	defer func() {
+		stopLog()
+		<-logDone
+	}()
+	logger := newLogger(errw, cfg.Superd.LogFormat, cfg.Superd.LogLevel)
 
 	if cfg.Superd.Subreaper && os.Getpid() != 1 {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -102,17 +129,6 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-
-	reaperCtx, stopReaper := context.WithCancel(context.Background())
-	defer stopReaper()
-	rp := reaper.New(logger)
-	reaperDone := make(chan error, 1)
-	// exits when stopReaper is called; waited on below through reaperDone
-	go func() { reaperDone <- rp.Run(reaperCtx) }()
-	defer func() {
-		stopReaper()
-		<-reaperDone
-	}()
 
 	// The control socket, given to socket_group if set, and the metrics
 	// listener: both before anything starts, so that a taken address is a
@@ -151,8 +167,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return err
 	}
+	rp.LogSetup(logger)
 
-	outputs := supervisor.NewOutputs(cfg.Superd.LogDir, logs.NewConsole(stdout), logs.NewConsole(stderr), logger)
+	outputs := supervisor.NewOutputs(cfg.Superd.LogDir, logs.NewConsole(stdout), logs.NewConsole(errw), logger)
 	defer outputs.Close()
 	pumpCtx, stopPumps := context.WithCancel(context.Background())
 	defer stopPumps()

@@ -140,7 +140,7 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
-	rp := reaper.New(logger)
+	rp := reaper.New()
 	reaperCtx, stopReaper := context.WithCancel(context.Background())
 	reaperDone := make(chan error, 1)
 	// exits when stopReaper is called; waited on through reaperDone below
@@ -167,6 +167,7 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return execFailure(o.argv[0], err)
 	}
+	rp.LogSetup(logger) // the spawner was up: it started the command
 	logger.Info("started", "pid", pid, "command", o.argv[0], "foreground", fg, "pid1", pid1)
 
 	in := &initProc{logger: logger, rp: rp, pid: pid, noGroup: o.noGroup, pid1: pid1}

@@ -135,7 +135,6 @@ const batchAhead = 16
 // registered child's exit to the function given at its start. Its methods are
 // safe for concurrent use.
 type Reaper struct {
-	logger  *slog.Logger
 	shim    string // path of superd's binary for the rlimit shim
 	spawn   chan *batch
 	stopped chan struct{} // closed when Run returns
@@ -174,10 +173,9 @@ type proc struct {
 }
 
 // New returns a Reaper. Nothing runs until Run is called.
-func New(logger *slog.Logger) *Reaper {
+func New() *Reaper {
 	shim, _ := os.Executable()
 	return &Reaper{
-		logger:  logger,
 		shim:    shim,
 		spawn:   make(chan *batch),
 		stopped: make(chan struct{}),
@@ -213,15 +211,6 @@ func (r *Reaper) Run(ctx context.Context) error {
 		unix.Close(r.splitCopy)
 	}
 	close(r.up)
-	if r.sharedTableWhy != nil {
-		r.logger.Debug("reaper: forking from superd's own descriptor table", "reason", r.sharedTableWhy)
-	}
-	if r.splitLeft != nil {
-		r.logger.Warn("reaper: the spawner's private descriptor table keeps copies of superd's descriptors", "err", r.splitLeft)
-	}
-	if r.sharedFSWhy != nil {
-		r.logger.Debug("reaper: a program's own umask is set by the shim", "reason", fmt.Errorf("unshare CLONE_FS: %w", r.sharedFSWhy))
-	}
 	defer close(r.stopped)
 
 	r.reap() // anything that exited before Notify took effect
@@ -233,6 +222,23 @@ func (r *Reaper) Run(ctx context.Context) error {
 		case <-sigchld:
 			r.reap()
 		}
+	}
+}
+
+// LogSetup logs how the spawner thread was set up where it is not as
+// designed: a Warn when its private descriptor table kept copies of
+// superd's descriptors, a Debug when it forks from superd's own table or
+// shares superd's umask. Run does not log (it may start before superd
+// has its logger); call LogSetup once Up is closed.
+func (r *Reaper) LogSetup(logger *slog.Logger) {
+	if r.sharedTableWhy != nil {
+		logger.Debug("reaper: forking from superd's own descriptor table", "reason", r.sharedTableWhy)
+	}
+	if r.splitLeft != nil {
+		logger.Warn("reaper: the spawner's private descriptor table keeps copies of superd's descriptors", "err", r.splitLeft)
+	}
+	if r.sharedFSWhy != nil {
+		logger.Debug("reaper: a program's own umask is set by the shim", "reason", fmt.Errorf("unshare CLONE_FS: %w", r.sharedFSWhy))
 	}
 }
 

@@ -1,6 +1,7 @@
 package reaper
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,7 +23,7 @@ import (
 // after setting it up with each of opts.
 func startReaper(t testing.TB, opts ...func(*Reaper)) *Reaper {
 	t.Helper()
-	r := New(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := New()
 	for _, o := range opts {
 		o(r)
 	}
@@ -454,7 +455,7 @@ func TestStartAll(t *testing.T) {
 // TestStartAllAfterStop: once Run has returned, every request of a batch
 // fails with ErrStopped and nothing blocks.
 func TestStartAllAfterStop(t *testing.T) {
-	r := New(slog.New(slog.DiscardHandler))
+	r := New()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	// exits when cancel is called just below
@@ -559,5 +560,41 @@ func TestStartAllForksAsYielded(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("exits never delivered")
 		}
+	}
+}
+
+func TestLogSetup(t *testing.T) {
+	why := errors.New("refused")
+	tests := []struct {
+		name                          string
+		sharedTable, splitLeft, fsWhy error
+		want                          []string // lines, each holding this text; none when empty
+	}{
+		{"as designed", nil, nil, nil, nil},
+		{"shared table", why, nil, nil, []string{`level=DEBUG msg="reaper: forking from superd's own descriptor table" reason=refused`}},
+		{"split left copies", nil, why, nil, []string{`level=WARN msg="reaper: the spawner's private descriptor table keeps copies of superd's descriptors" err=refused`}},
+		{"shared umask", nil, nil, why, []string{`level=DEBUG msg="reaper: a program's own umask is set by the shim" reason="unshare CLONE_FS: refused"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			r := &Reaper{sharedTableWhy: tt.sharedTable, splitLeft: tt.splitLeft, sharedFSWhy: tt.fsWhy}
+			r.LogSetup(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+			if len(tt.want) == 0 {
+				if buf.Len() != 0 {
+					t.Errorf("LogSetup() logged %q; want nothing", buf.String())
+				}
+				return
+			}
+			if len(lines) != len(tt.want) {
+				t.Fatalf("LogSetup() logged %q; want %d lines", buf.String(), len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(lines[i], w) {
+					t.Errorf("LogSetup() line %d = %q; want it to hold %q", i+1, lines[i], w)
+				}
+			}
+		})
 	}
 }
