@@ -215,15 +215,23 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	terms := 0
 	ctxDone := ctx.Done()
 	settled := sup.Settled()
+	var giveBack <-chan time.Time // fires settledGCDelay after the start settled
+	giveBackTimer := time.NewTimer(settledGCDelay)
+	giveBackTimer.Stop()
+	defer giveBackTimer.Stop()
 loop:
 	for {
 		select {
 		case runErr = <-supDone:
 			break loop
 		case <-settled:
+			settled = nil
+			giveBackTimer.Reset(settledGCDelay)
+			giveBack = giveBackTimer.C
+		case <-giveBack:
 			// The heap was sized by the start-up burst (config decoding,
 			// one spawn per program); give it back: superd idles for long.
-			settled = nil
+			giveBack = nil
 			restoreGC()
 			debug.FreeOSMemory()
 		case <-ctxDone:
@@ -314,6 +322,13 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // the children's execs nearly fill (docs/BENCHMARKS.md, "Start, fourth
 // round"). The heap it lets grow is given back once the start settles.
 const startGCPercent = 1000
+
+// settledGCDelay is how long after the start settled the collector gets
+// the operator's GOGC back and the start's heap is returned to the kernel.
+// Right at the settle, that collection (about 10 ms of CPU at 500
+// programs) competed with the execs of the last programs, which were
+// still loading (docs/BENCHMARKS.md, "Start, fifth round").
+const settledGCDelay = time.Second
 
 // lenientGC sets startGCPercent until the returned function is called
 // (again and again, harmlessly), unless the operator set GOGC.

@@ -178,8 +178,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	plot := fs.String("plot", "", "write the SVG plot of restart and start times to this file")
 	only := fs.String("systems", "", "comma-separated systems to measure (default: every one installed)")
 	compare := fs.String("compare", "", "folder of another build of superd and superctl, measured beside this one as the system "+baseName+" (a before/after comparison; the table gives superd/"+baseName+")")
+	rounds := fs.Int("rounds", 0, "interleaved rounds of start, drain, logs, reaping and the floors, of which the median is reported (default: 3, --quick 1)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: superbench [--quick] [--bin DIR] [--compare DIR] [--plot FILE] [--systems LIST] [SCENARIO...]\n\nScenarios (all when none is named):\n")
+		fmt.Fprintf(stderr, "Usage: superbench [--quick] [--rounds N] [--bin DIR] [--compare DIR] [--plot FILE] [--systems LIST] [SCENARIO...]\n\nScenarios (all when none is named):\n")
 		for _, s := range all {
 			fmt.Fprintf(stderr, "  %-8s %s\n", s.name, s.what)
 		}
@@ -207,6 +208,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	e := &env{bin: *bin, sizes: fullSizes(), procs: newProcs(), log: stderr}
 	if *quick {
 		e.sizes = quickSizes()
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "rounds" && *rounds < 1 {
+			err = fmt.Errorf("--rounds must be at least 1, not %d", *rounds)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if *rounds > 0 {
+		e.sizes.rounds = *rounds
 	}
 	if e.systems, err = pickSystems(e, *only); err != nil {
 		return err

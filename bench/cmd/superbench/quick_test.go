@@ -112,4 +112,29 @@ func TestQuick(t *testing.T) {
 			t.Errorf("start row %q; want every column filled", row)
 		}
 	})
+	// --rounds sets how many rounds the medians are of.
+	t.Run("rounds", func(t *testing.T) {
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, []string{"--quick", "--rounds", "2", "--bin", bin, "--systems", "superd", "start"}, &stdout, &stderr)
+		t.Logf("%s%s", stderr.String(), stdout.String())
+		if err != nil {
+			t.Fatalf("run(--rounds 2) = %v; want nil", err)
+		}
+		if !strings.Contains(stdout.String(), "median of 2") {
+			t.Errorf("run(--rounds 2) printed no \"median of 2\"")
+		}
+		if got := strings.Count(stderr.String(), "(round 2 of 2)"); got == 0 {
+			t.Errorf("run(--rounds 2) reported no second round")
+		}
+	})
+}
+
+func TestRoundsRefusesLessThanOne(t *testing.T) {
+	for _, v := range []string{"0", "-1"} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), []string{"--quick", "--rounds", v, "start"}, &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "--rounds must be at least 1") {
+			t.Errorf("run(--rounds %s) = %v; want the error \"--rounds must be at least 1, ...\"", v, err)
+		}
+	}
 }
