@@ -2,7 +2,10 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -132,4 +135,30 @@ func FuzzParseChunked(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLoadSameInPieces checks that Load gives the same Config whether the
+// file is parsed in pieces (two CPUs) or in one (one CPU).
+func TestLoadSameInPieces(t *testing.T) {
+	text := benchConfig(60)
+	if _, ok := parseChunked(text, 2); !ok || len(text) < minChunked {
+		t.Fatalf("benchConfig(60): %d bytes, parseChunked ok = %v; want at least minChunked = %d and ok", len(text), ok, minChunked)
+	}
+	path := filepath.Join(t.TempDir(), "superd.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	loadWith := func(procs int) *Config {
+		t.Helper()
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		c, err := Load(path)
+		if err != nil {
+			t.Fatalf("Load with GOMAXPROCS=%d: %v", procs, err)
+		}
+		return c
+	}
+	one, pieces := loadWith(1), loadWith(2)
+	if !reflect.DeepEqual(one, pieces) {
+		t.Errorf("Load in pieces = %+v;\nwant the same as in one piece: %+v", pieces, one)
+	}
 }
