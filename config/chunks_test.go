@@ -56,22 +56,29 @@ func TestParseChunked(t *testing.T) {
 			// n = len(text) cuts at every cut line; fewer runs group
 			// the pieces, which may then take what single pieces refuse.
 			for _, n := range []int{2, 3, len(tt.text)} {
-				got, ok := parseChunked(tt.text, n)
+				ok := checkChunked(t, tt.text, n, whole, wholeErr)
 				if n == len(tt.text) && ok != tt.chunked {
-					t.Fatalf("parseChunked(text, %d) ok = %v; want %v (whole text: err %v)", n, ok, tt.chunked, wholeErr)
-				}
-				if !ok {
-					continue
-				}
-				if wholeErr != nil {
-					t.Fatalf("parseChunked(text, %d) took a text the library refuses: %v", n, wholeErr)
-				}
-				if !reflect.DeepEqual(got, whole) {
-					t.Errorf("parseChunked(text, %d) = %v;\nwant %v", n, got, whole)
+					t.Errorf("parseChunked(text, %d) ok = %v; want %v (whole text: err %v)", n, ok, tt.chunked, wholeErr)
 				}
 			}
 		})
 	}
+}
+
+// checkChunked fails t if parseChunked(text, n) takes a text the library
+// refuses (wholeErr) or parses it otherwise than whole; it returns whether
+// parseChunked took it.
+func checkChunked(t *testing.T, text string, n int, whole map[string]any, wholeErr error) bool {
+	t.Helper()
+	got, ok := parseChunked(text, n)
+	switch {
+	case !ok:
+	case wholeErr != nil:
+		t.Fatalf("parseChunked(text, %d) took a text the library refuses: %v", n, wholeErr)
+	case !reflect.DeepEqual(got, whole):
+		t.Fatalf("parseChunked(text, %d) = %v;\nwant %v", n, got, whole)
+	}
+	return ok
 }
 
 func TestGroupCuts(t *testing.T) {
@@ -123,16 +130,7 @@ func FuzzParseChunked(f *testing.F) {
 		var whole map[string]any
 		wholeErr := decodeTOML(text, &whole)
 		for _, n := range []int{3, len(text)} {
-			got, ok := parseChunked(text, n)
-			if !ok {
-				continue
-			}
-			if wholeErr != nil {
-				t.Fatalf("parseChunked(text, %d) took a text the library refuses: %v", n, wholeErr)
-			}
-			if !reflect.DeepEqual(got, whole) {
-				t.Fatalf("parseChunked(text, %d) = %v;\nwant %v", n, got, whole)
-			}
+			checkChunked(t, text, n, whole, wholeErr)
 		}
 	})
 }

@@ -63,9 +63,7 @@ func (b *Batcher) Write(p []byte) (int, error) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	b.mu.Lock()
-	out := b.buf
-	b.buf = b.spare[:0]
-	b.spare = nil
+	out := b.take()
 	b.mu.Unlock()
 	if len(out) > 0 {
 		_, _ = b.w.Write(out)
@@ -98,15 +96,22 @@ func (b *Batcher) flush(running bool) {
 	b.wmu.Lock()
 	defer b.wmu.Unlock()
 	b.mu.Lock()
-	out := b.buf
-	b.buf = b.spare[:0]
-	b.spare = nil
+	out := b.take()
 	b.running = running
 	b.mu.Unlock()
 	if len(out) > 0 {
 		_, _ = b.w.Write(out)
 	}
 	b.recycle(out)
+}
+
+// take returns the buffer to write out and starts an empty one in the
+// spare's memory. b.mu and b.wmu must be held.
+func (b *Batcher) take() []byte {
+	out := b.buf
+	b.buf = b.spare[:0]
+	b.spare = nil
+	return out
 }
 
 // recycle keeps out as the spare buffer unless it grew large.
