@@ -126,6 +126,17 @@ func TestQuick(t *testing.T) {
 		if got := strings.Count(stderr.String(), "(round 2 of 2)"); got == 0 {
 			t.Errorf("run(--rounds 2) reported no second round")
 		}
+		// The start's CPU row, with superd's CPU in it.
+		var cpuRow string
+		for line := range strings.SplitSeq(stdout.String(), "\n") {
+			if strings.Contains(line, "supervisor CPU to the last exec") {
+				cpuRow = line
+			}
+		}
+		_, cells, _ := strings.Cut(cpuRow, "median of 2")
+		if f := strings.Fields(cells); len(f) < 2 || f[0] == "-" || !strings.HasSuffix(f[1], "s") {
+			t.Errorf("start's CPU row = %q; want superd's CPU in it", cpuRow)
+		}
 	})
 }
 

@@ -37,7 +37,9 @@ func stampers(bin, file string, n int) workload {
 
 // runStart measures, for each N, the time from launching the supervisor to
 // the exec of the last of N programs (each stamps the clock first thing in
-// its main), median of e.sizes.rounds rounds, the systems taking turns; and
+// its main), median of e.sizes.rounds rounds, the systems taking turns, and
+// the on-CPU time of the supervisor's processes by then (schedstat: a
+// steadier measure than the time on a busy VM); and
 // the floor: N fork+execs of the same program from a bare Go loop. Each
 // timed start waits for a quiet machine first (waitQuiet), and the
 // systems' order rotates from round to round. Every
@@ -47,7 +49,9 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 	for _, n := range e.sizes.startN {
 		r := newRow("start."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, median of %d", n, e.sizes.rounds))
 		r.floorIs = fmt.Sprintf("Go loop: ForkExec %d × the helper", n)
+		rc := newRow("startcpu."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: supervisor CPU to the last exec, median of %d", n, e.sizes.rounds))
 		ds := map[string][]time.Duration{}
+		cpus := map[string][]time.Duration{}
 		var fs []time.Duration
 		for round := range e.sizes.rounds {
 			e.waitQuiet(ctx, "start: floor")
@@ -61,47 +65,63 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 			for i := range e.systems {
 				def := e.systems[(i+round)%len(e.systems)]
 				e.waitQuiet(ctx, "start: "+def.name)
-				d, err := startOnce(ctx, e, def, n)
+				d, cpu, err := startOnce(ctx, e, def, n)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d programs: %w", def.name, n, err)
 				}
-				e.progress("start: %s: %d programs exec'd after %s (round %d of %d)", def.name, n, fmtDur(d), round+1, e.sizes.rounds)
+				e.progress("start: %s: %d programs exec'd after %s, %s of its CPU (round %d of %d)", def.name, n, fmtDur(d), fmtDur(cpu), round+1, e.sizes.rounds)
 				ds[def.name] = append(ds[def.name], d)
+				cpus[def.name] = append(cpus[def.name], cpu)
 			}
 		}
 		for name, d := range ds {
 			r.values[name] = durCell(median(d))
+			rc.values[name] = durCell(median(cpus[name]))
 		}
 		r.floor = durCell(median(fs))
-		rows = append(rows, r)
+		rows = append(rows, r, rc)
 	}
 	return rows, nil
 }
 
-func startOnce(ctx context.Context, e *env, def systemDef, n int) (time.Duration, error) {
+// startOnce starts n programs under def and returns the time to the last
+// one's exec and the on-CPU time of the supervisor's processes (Procs) when
+// the harness saw that exec, within 2 ms of it.
+func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu time.Duration, err error) {
 	dir, err := os.MkdirTemp("/tmp", "sbt-")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "stamps")
 	sys := def.new(e)
 	defer sys.Kill()
 	if err := sys.Configure(stampers(e.bin, file, n)); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	t0 := monotonicNS()
 	if err := sys.Start(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	last, err := waitStamps(ctx, e, file, n, sys)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	pids, err := sys.Procs()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, pid := range pids {
+		c, err := onCPU(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		cpu += c
 	}
 	if err := sys.WaitAllRunning(ctx, 20*time.Millisecond); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Duration(last - t0), sys.Stop(ctx)
+	return time.Duration(last - t0), cpu, sys.Stop(ctx)
 }
 
 // waitStamps polls file every 2 ms until it holds n stamps, and returns the
