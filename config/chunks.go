@@ -54,8 +54,10 @@ func parseTOML(text string) (map[string]any, error) {
 	return raw, err
 }
 
-// parseChunked parses text in at most n pieces, in parallel, and merges
-// them. It returns false when a rule of the comment above is broken.
+// parseChunked parses text in parallel: the text before the first cut line
+// on the calling goroutine, the pieces after it grouped into at most n
+// runs of about equal length, one goroutine each; then it merges them. It
+// returns false when a rule of the comment above is broken.
 func parseChunked(text string, n int) (map[string]any, bool) {
 	starts, ok := cutPoints(text)
 	if !ok || len(starts) == 0 {

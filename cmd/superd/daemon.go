@@ -105,9 +105,10 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := checkJournal(cfg); err != nil {
 		return err
 	}
-	// superd's stderr, its own log and inherited output, is written in
-	// batches from here on (logs.Batcher); the last defer to run writes
-	// out the rest.
+	// superd's own log is written in batches from here on (logs.Batcher);
+	// the last defer to run writes out the rest. Inherited output keeps
+	// writing to stderr itself, so that a Console still sees its write
+	// errors and counts them as drops; os.File serialises the two writers.
 	errw := logs.NewBatcher(stderr)
 	logCtx, stopLog := context.WithCancel(context.Background())
 	logDone := make(chan error, 1)
@@ -169,7 +170,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rp.LogSetup(logger)
 
-	outputs := supervisor.NewOutputs(cfg.Superd.LogDir, logs.NewConsole(stdout), logs.NewConsole(errw), logger)
+	outputs := supervisor.NewOutputs(cfg.Superd.LogDir, logs.NewConsole(stdout), logs.NewConsole(stderr), logger)
 	defer outputs.Close()
 	pumpCtx, stopPumps := context.WithCancel(context.Background())
 	defer stopPumps()

@@ -6,8 +6,8 @@ import (
 	"sync"
 )
 
-// Batcher is an io.Writer for superd's own stderr: its log lines and the
-// output of instances whose output is "inherit". While Run runs, a Write
+// Batcher is an io.Writer for superd's own log on its stderr. While Run
+// runs, a Write
 // appends to a buffer and returns, and Run writes out whatever has
 // gathered with one Write on w. A burst of lines, such as the two
 // "state" lines of each of 500 starting programs, then costs a few
@@ -19,7 +19,8 @@ import (
 // own bytes itself, waiting for w like an unbuffered Write would, so a
 // stderr nobody reads slows superd down as before instead of growing its
 // memory. Before Run starts and after it returns, a Write goes straight to
-// w. Errors from w are dropped, as the log handlers drop them.
+// w. Errors from w are dropped, as the log handlers drop them (which is
+// why a Console, which counts them, does not write through a Batcher).
 //
 // A Batcher is safe for concurrent use.
 type Batcher struct {

@@ -252,6 +252,7 @@ type opts struct {
 	seccomp    bool       // through the seccomp wrapper instead (seccompExec)
 	extraFiles []*os.File // inherited by superd as fds 3, 4, ...
 	noWait     bool       // do not wait for the socket (superd is expected to fail)
+	stderr     *os.File   // superd's stderr instead of a buffer the test reads
 }
 
 // daemon is one running superd.
@@ -321,6 +322,9 @@ func (e *env) start(o opts) *daemon {
 	d := &daemon{env: e, t: t, cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{}), pids: &pidList{}}
 	cmd.Stdout = d.stdout
 	cmd.Stderr = d.stderr
+	if o.stderr != nil {
+		cmd.Stderr = o.stderr
+	}
 	cmd.ExtraFiles = o.extraFiles
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -152,6 +153,47 @@ stderr = "inherit"
 	if _, err := os.Stat(filepath.Join(d.logDir, "web.log")); err == nil {
 		t.Errorf("web.log exists although stdout = inherit")
 	}
+}
+
+// TestOutputInheritToClosedStderrCountsDrops: with stderr = "inherit" and
+// superd's stderr a pipe nobody reads any more, the program's lines are
+// counted as dropped (superd's own log goes through a Batcher that drops
+// write errors; inherited output must not).
+func TestOutputInheritToClosedStderrCountsDrops(t *testing.T) {
+	t.Parallel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // every write to w now fails with EPIPE
+	defer w.Close()
+	e := newEnv(t)
+	e.writeConfig("", `
+[defaults]
+start_seconds = "0s"
+
+[program.errs]
+shell = 'while :; do echo "to stderr" >&2; sleep 0.05; done'
+stderr = "inherit"
+`)
+	d := e.start(opts{stderr: w})
+	d.waitRunning(10*time.Second, "errs")
+	sock := c3HTTP(d.sock)
+	const prefix = `superd_log_bytes_dropped_total{instance="errs",program="errs"} `
+	var body string
+	waitForf(t, 10*time.Second, "a positive "+prefix+"in /metrics", func() bool {
+		var code int
+		code, body = c3Get(t, sock, "GET", "http://superd/metrics")
+		if code != http.StatusOK {
+			return false
+		}
+		for line := range strings.SplitSeq(body, "\n") {
+			if v, ok := strings.CutPrefix(line, prefix); ok {
+				return v != "0"
+			}
+		}
+		return false
+	})
 }
 
 // stamped is a line with the timestamp of SPEC §2 (RFC 3339, UTC, ms).
