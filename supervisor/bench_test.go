@@ -3,6 +3,8 @@ package supervisor
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -93,4 +95,29 @@ func waitRunning(s *Supervisor) error {
 		return fmt.Errorf("not running yet")
 	}
 	return err
+}
+
+// BenchmarkStart500 is the loop's own cost of starting 500 programs, from
+// New to every instance settled, with a fake spawner (no fork) and the
+// text log handler writing to io.Discard: what superd spends on each
+// program besides the fork and the pipes.
+func BenchmarkStart500(b *testing.B) {
+	var progs []*config.Program
+	for i := range 500 {
+		progs = append(progs, prog(fmt.Sprintf("p%03d", i), startSeconds(0)))
+	}
+	cfg := newConfig(b.TempDir(), progs...)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := New(Options{Config: cfg, Spawner: newFake(), Logger: logger})
+		done := make(chan error, 1)
+		// exits when the drain below completes; waited on below
+		go func() { done <- s.Run(context.Background()) }()
+		<-s.Settled()
+		b.StopTimer()
+		s.ForceShutdown(context.Background())
+		<-done
+		b.StartTimer()
+	}
 }
