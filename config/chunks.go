@@ -43,15 +43,24 @@ const minChunked = 8 << 10
 // result (see above). It is safe on any text: a panic in the library
 // becomes an error.
 func parseTOML(text string) (map[string]any, error) {
-	pieces := runtime.GOMAXPROCS(0)
-	if pieces > 1 && len(text) >= minChunked {
-		if raw, ok := parseChunked(text, pieces); ok {
+	if runs := piecesFor(len(text)); runs > 1 {
+		if raw, ok := parseChunked(text, runs); ok {
 			return raw, nil
 		}
 	}
 	var raw map[string]any
 	err := decodeTOML(text, &raw)
 	return raw, err
+}
+
+// piecesFor returns how many runs of pieces parseTOML cuts a text of size
+// bytes into: one per CPU it may use, or 1 (the text whole) for a small
+// text or a single CPU.
+func piecesFor(size int) int {
+	if size < minChunked {
+		return 1
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // parseChunked parses text in parallel: the text before the first cut line

@@ -108,9 +108,13 @@ func TestGroupCuts(t *testing.T) {
 // TestParseTOMLUsesPieces checks that a large valid config is in fact
 // parsed in pieces, so that the benchmark measures what it says.
 func TestParseTOMLUsesPieces(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	text := benchConfig(100)
-	if len(text) < minChunked {
-		t.Fatalf("benchConfig(100) is %d bytes; want at least minChunked = %d", len(text), minChunked)
+	if got := piecesFor(len(text)); got != 2 {
+		t.Fatalf("piecesFor(%d bytes of benchConfig(100)) on 2 CPUs = %d; want 2", len(text), got)
+	}
+	if got := piecesFor(minChunked - 1); got != 1 {
+		t.Errorf("piecesFor(minChunked-1) = %d; want 1: a small text is parsed whole", got)
 	}
 	if _, ok := parseChunked(text, 2); !ok {
 		t.Error("parseChunked(benchConfig(100), 2) refused; want it parsed in pieces")

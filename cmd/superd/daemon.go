@@ -217,9 +217,6 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ctxDone := ctx.Done()
 	settled := sup.Settled()
 	var giveBack <-chan time.Time // fires settledGCDelay after the start settled
-	giveBackTimer := time.NewTimer(settledGCDelay)
-	giveBackTimer.Stop()
-	defer giveBackTimer.Stop()
 loop:
 	for {
 		select {
@@ -227,8 +224,7 @@ loop:
 			break loop
 		case <-settled:
 			settled = nil
-			giveBackTimer.Reset(settledGCDelay)
-			giveBack = giveBackTimer.C
+			giveBack = time.After(settledGCDelay) // fires once; collected if superd stops first
 		case <-giveBack:
 			// The heap was sized by the start-up burst (config decoding,
 			// one spawn per program); give it back: superd idles for long.
@@ -321,7 +317,8 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 // heap behind, and at the default of 100 the collector ran 3–4 times
 // during a start of 500 programs: ~10 ms of CPU on a machine whose CPUs
 // the children's execs nearly fill (docs/BENCHMARKS.md, "Start, fourth
-// round"). The heap it lets grow is given back once the start settles.
+// round"). The heap it lets grow is given back settledGCDelay after the
+// start settles.
 const startGCPercent = 1000
 
 // settledGCDelay is how long after the start settled the collector gets

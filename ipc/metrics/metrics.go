@@ -324,10 +324,11 @@ var goMetrics = []struct {
 		[]string{"/memory/classes/total:bytes"}},
 }
 
-// goSamples holds each runtime/metrics sample that goMetrics names once,
-// and goSampleIndex, per goMetrics entry, the indexes in goSamples of its
-// sum. Both are computed once; a scrape reads into a copy of goSamples.
-var goSamples, goSampleIndex = func() ([]metrics.Sample, [][]int) {
+// goSamples returns each runtime/metrics sample that goMetrics names once,
+// and, per goMetrics entry, the indexes in them of its sum. Both are made
+// at the first scrape, not at superd's start; a scrape reads into a copy
+// of the samples.
+var goSamples = sync.OnceValues(func() ([]metrics.Sample, [][]int) {
 	var samples []metrics.Sample
 	index := make([][]int, len(goMetrics))
 	at := make(map[string]int)
@@ -343,15 +344,16 @@ var goSamples, goSampleIndex = func() ([]metrics.Sample, [][]int) {
 		}
 	}
 	return samples, index
-}()
+})
 
 // writeGo writes the Go runtime metrics.
 func writeGo(w *textWriter) {
-	samples := slices.Clone(goSamples)
+	proto, index := goSamples()
+	samples := slices.Clone(proto)
 	metrics.Read(samples)
 	for i, m := range goMetrics {
 		v, ok := 0.0, true
-		for _, j := range goSampleIndex[i] {
+		for _, j := range index[i] {
 			switch s := samples[j].Value; s.Kind() {
 			case metrics.KindUint64:
 				v += float64(s.Uint64())

@@ -275,8 +275,8 @@ func (r *Reaper) spawner(ready chan<- error) {
 	base := unix.Umask(0o022)
 	unix.Umask(base)
 	// Nothing on this thread may log or touch superd's files from here on:
-	// their descriptors are not in its table. Run logs the outcome.
-	table, err, shared := sharedTable, errSharedByChoice, -1
+	// their descriptors are not in its table. LogSetup logs the outcome.
+	table, shared, err := sharedTable, -1, errSharedByChoice
 	if !r.shareTable {
 		table, shared, err = privateTable()
 	}
