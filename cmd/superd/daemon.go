@@ -119,6 +119,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		<-logDone
 	}()
 	logger := newLogger(errw, cfg.Superd.LogFormat, cfg.Superd.LogLevel)
+	reserveFds(cfg, logger)
 
 	if cfg.Superd.Subreaper && os.Getpid() != 1 {
 		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -177,7 +178,14 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	spawner := supervisor.NewProcSpawner(pumpCtx, rp, outputs, logger)
 	notify := newNotifier(logger)
 	sup := supervisor.New(supervisor.Options{
-		Config: cfg, Spawner: spawner, Logger: logger, Outputs: outputs, Load: load,
+		Config: cfg, Spawner: spawner, Logger: logger, Outputs: outputs,
+		Load: func() (*config.Config, error) {
+			cfg, err := load()
+			if err == nil {
+				reserveFds(cfg, logger) // for the programs a reload adds
+			}
+			return cfg, err
+		},
 		OnDrain: func() { notify.send("STOPPING=1") },
 	})
 	backend := notifyingBackend{Supervisor: sup, n: notify}
@@ -337,4 +345,21 @@ func lenientGC() (restore func()) {
 	prev := debug.SetGCPercent(startGCPercent)
 	var once sync.Once
 	return func() { once.Do(func() { debug.SetGCPercent(prev) }) }
+}
+
+// reserveFds makes room in superd's descriptor table, on a goroutine of
+// its own (reaper.ReserveFds waits for the kernel), for what cfg's
+// programs may hold open at once: per instance two pipe ends, two log
+// files and a notify socket; and 64 for superd's own.
+func reserveFds(cfg *config.Config, logger *slog.Logger) {
+	n := 64
+	for _, p := range cfg.Programs {
+		n += 5 * p.Instances
+	}
+	// exits once the table has grown, after one RCU grace period at most
+	go func() {
+		if err := reaper.ReserveFds(n); err != nil {
+			logger.Debug("descriptor table not grown in advance", "err", err)
+		}
+	}()
 }

@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +126,41 @@ start_seconds = "0s"
 	if _, errOut, code := d.ctl("status", "web"); code != 0 {
 		t.Errorf("superctl status web = exit %d (%s); want 0", code, errOut)
 	}
+}
+
+// superd grows its descriptor table ahead of its programs' pipes, at
+// start and at a reload that adds programs, so that no start waits for
+// the kernel to grow it (docs/BENCHMARKS.md, "Start, sixth round"). The
+// table's size is FDSize in /proc/PID/status; the programs' own pipes
+// alone would not take it past 256 slots, where it starts.
+func TestStartupReservesDescriptors(t *testing.T) {
+	t.Parallel()
+	many := func(n int) string {
+		return fmt.Sprintf("\n[program.many]\ncommand = [\"/bin/sleep\", \"1000\"]\nstart_seconds = \"0s\"\ninstances = %d\n", n)
+	}
+	fdSize := func(d *daemon) int {
+		n, err := strconv.Atoi(procStatus(t, d.pid())["FDSize"])
+		if err != nil {
+			t.Fatalf("FDSize of superd: %v", err)
+		}
+		return n
+	}
+	e := newEnv(t)
+	e.writeConfig("", many(2))
+	d := e.start(opts{})
+	d.waitRunning(startTimeout, "many:0", "many:1")
+	if got := fdSize(d); got >= 364 {
+		t.Fatalf("superd with 2 programs: FDSize %d; want less than 364, or this test shows nothing", got)
+	}
+
+	// 64 for superd, 5 for each of 60 instances: 364.
+	e.writeConfig("", many(60))
+	d.mustCtl("reload")
+	d.waitRunning(startTimeout, "many:59")
+	waitForf(t, startTimeout, "superd's FDSize to reach 364 after the reload", func() bool { return fdSize(d) >= 364 })
+
+	e2 := newEnv(t)
+	e2.writeConfig("", many(100))
+	d2 := e2.start(opts{})
+	waitForf(t, startTimeout, "superd's FDSize to reach 564 with 100 programs", func() bool { return fdSize(d2) >= 564 })
 }
