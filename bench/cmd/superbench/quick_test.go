@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,7 @@ import (
 // this budget).
 const quickBudget = 120 * time.Second
 
-// buildBinaries builds superd, superctl and the C helpers into a
+// buildBinaries builds superd, superctl, forkfloor and the C helpers into a
 // temporary folder, as bench/run does into bench/.bin.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
@@ -32,7 +33,7 @@ func buildBinaries(t *testing.T) string {
 	}
 	bin := t.TempDir()
 	steps := [][]string{
-		{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/", "./cmd/superd", "./cmd/superctl"},
+		{"go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin + "/", "./cmd/superd", "./cmd/superctl", "./bench/cmd/forkfloor"},
 		{gcc, "-O2", "-Wall", "-Wextra", "-o", filepath.Join(bin, "stamp"), "bench/stamp.c"},
 		{gcc, "-O2", "-Wall", "-Wextra", "-o", filepath.Join(bin, "orphans"), "bench/orphans.c"},
 		{gcc, "-O2", "-Wall", "-Wextra", "-o", filepath.Join(bin, "notify"), "bench/notify.c"},
@@ -137,8 +138,17 @@ func TestQuick(t *testing.T) {
 		if f := strings.Fields(cells); len(f) < 2 || f[0] == "-" || !strings.HasSuffix(f[1], "s") {
 			t.Errorf("start's CPU row = %q; want superd's CPU in it", cpuRow)
 		}
+		// Both floors: forkfloor launched, and the loop alone.
+		for _, floorIs := range []string{"Go program: launch, ForkExec 20 × the helper", "Go loop in superbench: ForkExec 20 × the helper"} {
+			if !floorBefore.MatchString(stdout.String()) || !regexp.MustCompile(floorBefore.String()+regexp.QuoteMeta(floorIs)).MatchString(stdout.String()) {
+				t.Errorf("run(start) printed no floor duration before %q", floorIs)
+			}
+		}
 	})
 }
+
+// floorBefore matches a duration in the FLOOR column, before FLOOR IS.
+var floorBefore = regexp.MustCompile(`[0-9.]+ (ms|µs|s) +`)
 
 func TestRoundsRefusesLessThanOne(t *testing.T) {
 	for _, v := range []string{"0", "-1"} {

@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -39,27 +41,37 @@ func stampers(bin, file string, n int) workload {
 // the exec of the last of N programs (each stamps the clock first thing in
 // its main), median of e.sizes.rounds rounds, the systems taking turns, and
 // the on-CPU time of the supervisor's processes by then (schedstat: a
-// steadier measure than the time on a busy VM); and
-// the floor: N fork+execs of the same program from a bare Go loop. Each
-// timed start waits for a quiet machine first (waitQuiet), and the
-// systems' order rotates from round to round. Every
+// steadier measure than the time on a busy VM); and two floors: the
+// floor, forkfloor (a bare Go program doing N fork+execs of the same
+// program) timed as a supervisor is, from its launch; and, on a row of its
+// own, the same loop run inside superbench, timed from its first fork (no
+// launch to pay). Each timed start waits for a quiet machine first
+// (waitQuiet), and the systems' order rotates from round to round. Every
 // supervisor must also report all N running afterwards (not timed).
 func runStart(ctx context.Context, e *env) ([]row, error) {
 	var rows []row
 	for _, n := range e.sizes.startN {
 		r := newRow("start."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, median of %d", n, e.sizes.rounds))
-		r.floorIs = fmt.Sprintf("Go loop: ForkExec %d × the helper", n)
+		r.floorIs = fmt.Sprintf("Go program: launch, ForkExec %d × the helper", n)
+		rl := newRow("startloop."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, the floor's loop alone (no launch), median of %d", n, e.sizes.rounds))
+		rl.floorIs = fmt.Sprintf("Go loop in superbench: ForkExec %d × the helper", n)
 		rc := newRow("startcpu."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: supervisor CPU to the last exec, median of %d", n, e.sizes.rounds))
 		ds := map[string][]time.Duration{}
 		cpus := map[string][]time.Duration{}
-		var fs []time.Duration
+		var fs, ls []time.Duration
 		for round := range e.sizes.rounds {
 			e.waitQuiet(ctx, "start: floor")
-			d, err := forkFloor(ctx, e, n)
+			d, err := launchedFloor(ctx, e, n)
 			if err != nil {
 				return nil, fmt.Errorf("floor, %d programs: %w", n, err)
 			}
 			fs = append(fs, d)
+			e.waitQuiet(ctx, "start: the floor's loop alone")
+			d, err = loopFloor(ctx, e, n)
+			if err != nil {
+				return nil, fmt.Errorf("floor's loop alone, %d programs: %w", n, err)
+			}
+			ls = append(ls, d)
 			// Each round starts with another system, so that none is
 			// always the one measured right after the floor.
 			for i := range e.systems {
@@ -79,7 +91,8 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 			rc.values[name] = durCell(median(cpus[name]))
 		}
 		r.floor = durCell(median(fs))
-		rows = append(rows, r, rc)
+		rl.floor = durCell(median(ls))
+		rows = append(rows, r, rl, rc)
 	}
 	return rows, nil
 }
@@ -103,7 +116,11 @@ func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu tim
 	if err := sys.Start(ctx); err != nil {
 		return 0, 0, err
 	}
-	last, err := waitStamps(ctx, e, file, n, sys)
+	var gone func() error
+	if d, ok := sys.(interface{ gone() error }); ok {
+		gone = d.gone
+	}
+	last, err := waitStamps(ctx, e, file, n, gone)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -125,15 +142,16 @@ func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu tim
 }
 
 // waitStamps polls file every 2 ms until it holds n stamps, and returns the
-// latest. sys, if not nil, must not exit meanwhile.
-func waitStamps(ctx context.Context, e *env, file string, n int, sys system) (int64, error) {
+// latest. gone, if not nil, reports the starter's exit, which ends the
+// wait with its error.
+func waitStamps(ctx context.Context, e *env, file string, n int, gone func() error) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.sizes.waitDeadline)
 	defer cancel()
 	var last int64
 	got := 0
 	err := poll(ctx, 2*time.Millisecond, func() (bool, error) {
-		if d, ok := sys.(interface{ gone() error }); ok {
-			if err := d.gone(); err != nil {
+		if gone != nil {
+			if err := gone(); err != nil {
 				return false, err
 			}
 		}
@@ -165,10 +183,76 @@ func waitStamps(ctx context.Context, e *env, file string, n int, sys system) (in
 	return last, nil
 }
 
-// forkFloor times n ForkExecs of the stamp helper (own process group,
-// superbench's environment, stdio on /dev/null, as a supervisor would),
-// from before the first to the last one's stamp, then kills and reaps them.
-func forkFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
+// launchedFloor launches forkfloor to start n stamp helpers, and returns
+// the time from before its launch to the last one's stamp, as startOnce
+// times a supervisor. Then it closes forkfloor's standard input, on which
+// forkfloor kills and reaps its children, and waits for it to exit.
+func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
+	dir, err := os.MkdirTemp("/tmp", "sbt-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	file := filepath.Join(dir, "stamps")
+	cmd := exec.Command(filepath.Join(e.bin, "forkfloor"), strconv.Itoa(n), filepath.Join(e.bin, "stamp"), file)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	// Its children die with it (Pdeathsig), should it be killed before it
+	// could kill them.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	t0 := monotonicNS()
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start forkfloor: %w", err)
+	}
+	e.procs.add(cmd.Process.Pid, procKind{waited: true})
+	defer e.procs.forget(cmd.Process.Pid)
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	failed := func(err error) error {
+		return fmt.Errorf("forkfloor: %w: %s", err, bytes.TrimSpace(errOut.Bytes()))
+	}
+	gone := func() error {
+		select {
+		case <-exited:
+			return failed(fmt.Errorf("exited early (%v)", waitErr))
+		default:
+			return nil
+		}
+	}
+	stop := func() error {
+		stdin.Close()
+		select {
+		case <-exited:
+			if waitErr != nil {
+				return failed(waitErr)
+			}
+			return nil
+		case <-time.After(reapDeadline):
+			_ = cmd.Process.Kill()
+			<-exited
+			return fmt.Errorf("forkfloor did not exit within %s of the end of its input", reapDeadline)
+		}
+	}
+	last, err := waitStamps(ctx, e, file, n, gone)
+	if err != nil {
+		return 0, errors.Join(err, stop())
+	}
+	return time.Duration(last - t0), stop()
+}
+
+// loopFloor times n ForkExecs of the stamp helper (own process group,
+// superbench's environment, stdio on /dev/null, as a supervisor would)
+// from inside superbench, from before the first to the last one's stamp,
+// then kills and reaps them.
+func loopFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
 	dir, err := os.MkdirTemp("/tmp", "sbt-")
 	if err != nil {
 		return 0, err

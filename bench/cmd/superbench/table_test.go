@@ -168,3 +168,30 @@ func TestIssue4(t *testing.T) {
 		t.Errorf("issue4 without notify.first and forward = %q; want nothing", got)
 	}
 }
+
+func TestStartTargets(t *testing.T) {
+	ms := func(n int) cell { return durCell(time.Duration(n) * time.Millisecond) }
+	start := newRow("start.100", "start", "x")
+	start.values["superd"], start.floor = ms(39), ms(30)
+	slow := newRow("start.100", "start", "x")
+	slow.values["superd"], slow.floor = ms(40), ms(30)
+	loop := newRow("startloop.100", "start", "x")
+	loop.floor = ms(26)
+	for _, tc := range []struct {
+		name string
+		rows []row
+		want target
+	}{
+		{"met, no loop row", []row{start}, target{"start: 100 programs within 1.3× the fork+exec floor", "39.0 ms = 1.30× floor 30.0 ms", true}},
+		{"missed", []row{slow}, target{"start: 100 programs within 1.3× the fork+exec floor", "40.0 ms = 1.33× floor 30.0 ms", false}},
+		// The loop alone is shown, but the target is judged on the floor.
+		{"with the loop alone", []row{start, loop}, target{"start: 100 programs within 1.3× the fork+exec floor", "39.0 ms = 1.30× floor 30.0 ms (1.50× the loop alone, 26.0 ms)", true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := evalTargets(tc.rows)
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("evalTargets = %+v; want [%+v]", got, tc.want)
+			}
+		})
+	}
+}

@@ -53,8 +53,13 @@ func evalTargets(rows []row) []target {
 		r, ok := findRow(rows, "start."+n)
 		c, ok2 := sd("start." + n)
 		if ok && ok2 && r.floor.has {
-			add("start: "+n+" programs within 1.3× the fork+exec floor", true, c.num <= 1.3*r.floor.num,
-				fmt.Sprintf("%s = %.2f× floor %s", c.text, c.num/r.floor.num, r.floor.text))
+			got := fmt.Sprintf("%s = %.2f× floor %s", c.text, c.num/r.floor.num, r.floor.text)
+			// The loop alone, without the launch that superd pays too, is
+			// shown beside it.
+			if l, ok := findRow(rows, "startloop."+n); ok && l.floor.has {
+				got += fmt.Sprintf(" (%.2f× the loop alone, %s)", c.num/l.floor.num, l.floor.text)
+			}
+			add("start: "+n+" programs within 1.3× the fork+exec floor", true, c.num <= 1.3*r.floor.num, got)
 		}
 		if s6, ok3 := peer("start."+n, "s6"); ok2 && ok3 {
 			add("start: "+n+" programs at least 3× faster than s6", true, s6.num >= 3*c.num,
