@@ -13,11 +13,13 @@ import (
 // Go program's) by waiting for an RCU grace period (expand_fdtable calls
 // synchronize_rcu): 4–28 ms each time on the benchmark machine, for
 // whichever thread opened the first descriptor past the end, at 256, 512,
-// 1024... descriptors. In a start of 500 programs that thread is the
-// supervisor's loop making a child's pipe, and the whole start waits with
-// it (docs/BENCHMARKS.md, "Start, sixth round"). ReserveFds takes that
-// wait itself, once, for the largest size: it is meant to run on a
-// goroutine of its own, right after the config is loaded.
+// 1024... descriptors (growing up to 256 slots took microseconds there).
+// While it waits, any other thread that needs a descriptor past the old
+// end waits too. In a start of 500 programs that thread was the
+// supervisor's loop making a child's pipe, and the whole start waited
+// with it (docs/BENCHMARKS.md, "Start, sixth round"). ReserveFds takes
+// that wait itself, once for the size asked: it is meant to run on a
+// goroutine of its own, before the descriptors are needed.
 //
 // It holds no descriptor when it returns. n is capped at RLIMIT_NOFILE's
 // soft limit; a table never shrinks, and costs 8 bytes and 2 bits a slot.
