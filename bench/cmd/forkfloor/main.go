@@ -17,19 +17,22 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strconv"
 	"syscall"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Args[1:], os.Stdin); err != nil {
 		os.Stderr.WriteString("forkfloor: " + err.Error() + "\n")
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run starts the children, waits for end of file on stdin, then kills and
+// reaps them.
+func run(args []string, stdin io.Reader) error {
 	if len(args) < 2 {
 		return errorString("usage: forkfloor N PROGRAM [ARG...]")
 	}
@@ -59,7 +62,7 @@ func run(args []string) error {
 	// Until end of file (or an error): the harness is done with the children.
 	var buf [512]byte
 	for {
-		if _, err := os.Stdin.Read(buf[:]); err != nil {
+		if _, err := stdin.Read(buf[:]); err != nil {
 			break
 		}
 	}
