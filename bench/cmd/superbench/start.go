@@ -101,12 +101,11 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 // one's exec and the on-CPU time of the supervisor's processes (Procs) when
 // the harness saw that exec, within 2 ms of it.
 func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu time.Duration, err error) {
-	dir, err := os.MkdirTemp("/tmp", "sbt-")
+	file, cleanup, err := stampsFile()
 	if err != nil {
 		return 0, 0, err
 	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "stamps")
+	defer cleanup()
 	sys := def.new(e)
 	defer sys.Kill()
 	if err := sys.Configure(stampers(e.bin, file, n)); err != nil {
@@ -139,6 +138,16 @@ func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu tim
 		return 0, 0, err
 	}
 	return time.Duration(last - t0), cpu, sys.Stop(ctx)
+}
+
+// stampsFile returns the path of a stamps file in a new folder under /tmp,
+// and a function that removes the folder.
+func stampsFile() (file string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("/tmp", "sbt-")
+	if err != nil {
+		return "", nil, err
+	}
+	return filepath.Join(dir, "stamps"), func() { os.RemoveAll(dir) }, nil
 }
 
 // waitStamps polls file every 2 ms until it holds n stamps, and returns the
@@ -188,12 +197,11 @@ func waitStamps(ctx context.Context, e *env, file string, n int, gone func() err
 // times a supervisor. Then it closes forkfloor's standard input, on which
 // forkfloor kills and reaps its children, and waits for it to exit.
 func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
-	dir, err := os.MkdirTemp("/tmp", "sbt-")
+	file, cleanup, err := stampsFile()
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "stamps")
+	defer cleanup()
 	cmd := exec.Command(filepath.Join(e.bin, "forkfloor"), strconv.Itoa(n), filepath.Join(e.bin, "stamp"), file)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -253,12 +261,11 @@ func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
 // from inside superbench, from before the first to the last one's stamp,
 // then kills and reaps them.
 func loopFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
-	dir, err := os.MkdirTemp("/tmp", "sbt-")
+	file, cleanup, err := stampsFile()
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(dir)
-	file := filepath.Join(dir, "stamps")
+	defer cleanup()
 	attr, closeNull := floorAttr(os.Environ())
 	defer closeNull()
 	argv := []string{filepath.Join(e.bin, "stamp"), file}
