@@ -77,19 +77,6 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		<-reaperDone
 	}()
 
-	// The descriptor table grows while the config loads, so that no
-	// program's pipe waits for it: to 256 slots first, which takes
-	// microseconds, then to earlyFds, which waits for a grace period
-	// while the table's first 256 slots can be used; reserveFds grows it
-	// further once the config is known. A failure only leaves the
-	// growing to the kernel, as without it.
-	// exits once the table has grown, after one RCU grace period at most
-	go func() {
-		if reaper.ReserveFds(256) == nil {
-			_ = reaper.ReserveFds(earlyFds)
-		}
-	}()
-
 	file := config.Resolve(*path)
 	// load reads the config with the command line's overrides; reloads use
 	// it too, so a flag keeps winning over the file.
@@ -360,15 +347,14 @@ func lenientGC() (restore func()) {
 	return func() { once.Do(func() { debug.SetGCPercent(prev) }) }
 }
 
-// earlyFds is the size superd's descriptor table grows to while the config
-// loads: 8 KiB of table, room for the pipes of some 500 programs.
-const earlyFds = 1024
-
 // reserveFds makes room in superd's descriptor table, on a goroutine of
 // its own (reaper.ReserveFds waits for the kernel), for what cfg's
 // programs may hold open at once: per instance two pipe ends, two log
-// files and a notify socket; and 64 for superd's own. It does nothing
-// when the table is large enough already.
+// files and a notify socket; and 64 for superd's own. It grows the table
+// to 256 slots first, which takes microseconds (docs/BENCHMARKS.md,
+// "Start, sixth round"), so that the first programs' pipes fit while a
+// larger growth waits for its grace period. It does nothing when the
+// table is large enough already.
 func reserveFds(cfg *config.Config, logger *slog.Logger) {
 	n := 64
 	for _, p := range cfg.Programs {
@@ -376,7 +362,11 @@ func reserveFds(cfg *config.Config, logger *slog.Logger) {
 	}
 	// exits once the table has grown, after one RCU grace period at most
 	go func() {
-		if err := reaper.ReserveFds(n); err != nil {
+		err := reaper.ReserveFds(min(n, 256))
+		if err == nil && n > 256 {
+			err = reaper.ReserveFds(n)
+		}
+		if err != nil {
 			logger.Debug("descriptor table not grown in advance", "err", err)
 		}
 	}()
