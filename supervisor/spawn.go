@@ -55,6 +55,35 @@ func NewProcSpawner(ctx context.Context, r *reaper.Reaper, outputs *Outputs, log
 // Wait waits for every output pump to end.
 func (sp *ProcSpawner) Wait() { sp.wg.Wait() }
 
+// Descriptors returns how many descriptors superd holds open at most for
+// the programs of cfg, all instances running: each instance's output
+// pipes (stdout's always, stderr's unless it goes to stdout; a detached
+// instance's output files are closed once it is forked), its log files
+// (stdout or stderr = "file") and its notify socket (type = "notify").
+func Descriptors(cfg *config.Config) int {
+	n := 0
+	for _, p := range cfg.Programs {
+		per := 0
+		if !p.Detach {
+			per++
+			if p.Stderr != config.OutputStdout {
+				per++
+			}
+			if p.Stdout == config.OutputFile {
+				per++
+			}
+			if p.Stderr == config.OutputFile {
+				per++
+			}
+		}
+		if p.Type == config.TypeNotify {
+			per++
+		}
+		n += per * p.Instances
+	}
+	return n
+}
+
 // Signal sends sig to pid, or to the process group pid when group is set.
 func (sp *ProcSpawner) Signal(pid int, sig syscall.Signal, group bool) error {
 	if group {

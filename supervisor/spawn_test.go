@@ -267,3 +267,33 @@ func TestRunArgvPerStart(t *testing.T) {
 		}
 	}
 }
+
+func TestDescriptors(t *testing.T) {
+	prog := func(stdout, stderr config.Output, typ string, detach bool, instances int) *config.Program {
+		return &config.Program{Name: "p", Stdout: stdout, Stderr: stderr, Type: typ, Detach: detach, Instances: instances}
+	}
+	for _, tc := range []struct {
+		name  string
+		progs []*config.Program
+		want  int
+	}{
+		{"none", nil, 0},
+		{"defaults: one pipe, one log file", []*config.Program{prog(config.OutputFile, config.OutputStdout, "simple", false, 1)}, 2},
+		{"instances count", []*config.Program{prog(config.OutputFile, config.OutputStdout, "simple", false, 3)}, 6},
+		{"stderr to its own file: two pipes, two files", []*config.Program{prog(config.OutputFile, config.OutputFile, "simple", false, 1)}, 4},
+		{"null output: its pipes only", []*config.Program{prog(config.OutputNull, config.OutputNull, "simple", false, 1)}, 2},
+		{"inherit, merged: one pipe", []*config.Program{prog(config.OutputInherit, config.OutputStdout, "simple", false, 1)}, 1},
+		{"notify: its socket too", []*config.Program{prog(config.OutputFile, config.OutputStdout, config.TypeNotify, false, 2)}, 6},
+		{"detached: files closed after the fork", []*config.Program{prog(config.OutputFile, config.OutputFile, "simple", true, 4)}, 0},
+		{"several programs", []*config.Program{
+			prog(config.OutputFile, config.OutputStdout, "simple", false, 100),
+			prog(config.OutputJournal, config.OutputJournal, config.TypeNotify, false, 2),
+		}, 200 + 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Descriptors(&config.Config{Programs: tc.progs}); got != tc.want {
+				t.Errorf("Descriptors = %d; want %d", got, tc.want)
+			}
+		})
+	}
+}

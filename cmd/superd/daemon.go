@@ -347,19 +347,22 @@ func lenientGC() (restore func()) {
 	return func() { once.Do(func() { debug.SetGCPercent(prev) }) }
 }
 
+// ownFds is room for the descriptors superd holds for itself: about a
+// dozen (its standard streams, the poller's, the control socket, the
+// runtime's cgroup files), and some twenty control connections.
+const ownFds = 32
+
 // reserveFds makes room in superd's descriptor table, on a goroutine of
 // its own (reaper.ReserveFds waits for the kernel), for what cfg's
-// programs may hold open at once: per instance two pipe ends, two log
-// files and a notify socket; and 64 for superd's own. It grows the table
-// to 256 slots first, which takes microseconds (docs/BENCHMARKS.md,
-// "Start, sixth round"), so that the first programs' pipes fit while a
-// larger growth waits for its grace period. It does nothing when the
-// table is large enough already.
+// programs may hold open at once (supervisor.Descriptors) and ownFds. It
+// grows the table to 256 slots first, which takes microseconds
+// (docs/BENCHMARKS.md, "Start, sixth round"), so that the first
+// programs' pipes fit while a larger growth waits for its grace period.
+// It does nothing when the table is large enough already. More
+// descriptors than reserved are no error: the kernel grows the table
+// then, as without it.
 func reserveFds(cfg *config.Config, logger *slog.Logger) {
-	n := 64
-	for _, p := range cfg.Programs {
-		n += 5 * p.Instances
-	}
+	n := ownFds + supervisor.Descriptors(cfg)
 	// exits once the table has grown, after one RCU grace period at most
 	go func() {
 		err := reaper.ReserveFds(min(n, 256))
