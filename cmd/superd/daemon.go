@@ -355,21 +355,14 @@ const ownFds = 32
 // reserveFds makes room in superd's descriptor table, on a goroutine of
 // its own (reaper.ReserveFds waits for the kernel), for what cfg's
 // programs may hold open at once (supervisor.Descriptors) and ownFds. It
-// grows the table to 256 slots first, which takes microseconds
-// (docs/BENCHMARKS.md, "Start, sixth round"), so that the first
-// programs' pipes fit while a larger growth waits for its grace period.
-// It does nothing when the table is large enough already. More
-// descriptors than reserved are no error: the kernel grows the table
-// then, as without it.
+// does nothing when the table is large enough already. More descriptors
+// than reserved are no error: the kernel grows the table then, as
+// without it.
 func reserveFds(cfg *config.Config, logger *slog.Logger) {
 	n := ownFds + supervisor.Descriptors(cfg)
 	// exits once the table has grown, after one RCU grace period at most
 	go func() {
-		err := reaper.ReserveFds(min(n, 256))
-		if err == nil && n > 256 {
-			err = reaper.ReserveFds(n)
-		}
-		if err != nil {
+		if err := reaper.ReserveFds(n); err != nil {
 			logger.Debug("descriptor table not grown in advance", "err", err)
 		}
 	}()

@@ -2,9 +2,13 @@ package main
 
 import (
 	"errors"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func TestRunRefusesBadArguments(t *testing.T) {
@@ -25,13 +29,38 @@ func TestRunRefusesBadArguments(t *testing.T) {
 	assertNoChildren(t)
 }
 
-// TestRunStartsAndReaps starts 3 children that would run for long, and
-// ends them at once (stdin is at end of file already).
+// TestRunStartsAndReaps starts 3 children that each append a line to a
+// file and then would run for long; the end of run's input comes once the
+// file holds 3 lines, and run must then kill and reap all 3.
 func TestRunStartsAndReaps(t *testing.T) {
-	if err := run([]string{"3", "/bin/sleep", "1000"}, strings.NewReader("")); err != nil {
+	file := filepath.Join(t.TempDir(), "started")
+	input := &untilLines{t: t, file: file, n: 3, deadline: time.Now().Add(10 * time.Second)}
+	if err := run([]string{"3", "/bin/sh", "-c", "echo started >> " + file + "; exec /bin/sleep 1000"}, input); err != nil {
 		t.Fatalf("run = %v; want nil", err)
 	}
 	assertNoChildren(t)
+}
+
+// untilLines is an input that reaches end of file once file holds n lines
+// (polled every 5 ms), or at deadline, failing the test then.
+type untilLines struct {
+	t        *testing.T
+	file     string
+	n        int
+	deadline time.Time
+}
+
+func (u *untilLines) Read([]byte) (int, error) {
+	for {
+		b, _ := os.ReadFile(u.file)
+		if got := strings.Count(string(b), "\n"); got >= u.n {
+			return 0, io.EOF
+		} else if time.Now().After(u.deadline) {
+			u.t.Errorf("%s holds %d lines at the deadline; want %d: not every child started", u.file, got, u.n)
+			return 0, io.EOF
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // assertNoChildren fails if the test process has a child left, running or

@@ -174,7 +174,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	fs := flag.NewFlagSet("superbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	quick := fs.Bool("quick", false, "tiny sizes and short windows: the whole run takes seconds")
-	bin := fs.String("bin", "", "folder of superd, superctl and the C helpers (default: superbench's own folder)")
+	bin := fs.String("bin", "", "folder of superd, superctl, forkfloor and the C helpers (default: superbench's own folder)")
 	plot := fs.String("plot", "", "write the SVG plot of restart and start times to this file")
 	only := fs.String("systems", "", "comma-separated systems to measure (default: every one installed)")
 	compare := fs.String("compare", "", "folder of another build of superd and superctl, measured beside this one as the system "+baseName+" (a before/after comparison; the table gives superd/"+baseName+")")
@@ -233,7 +233,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if e.bin, err = filepath.Abs(e.bin); err != nil {
 		return fmt.Errorf("find the binaries: %w", err)
 	}
-	if err := checkBinaries(e.bin, "superd", "superctl", "stamp", "orphans", "notify", "sigecho"); err != nil {
+	if err := checkBinaries(e.bin, "superd", "superctl", "forkfloor", "stamp", "orphans", "notify", "sigecho"); err != nil {
 		return fmt.Errorf("%w (bench/run builds it)", err)
 	}
 	if *compare != "" {

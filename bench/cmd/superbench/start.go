@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -220,40 +219,39 @@ func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
 	defer e.procs.forget(cmd.Process.Pid)
 	exited := make(chan struct{})
 	var waitErr error
+	// exits when forkfloor does; waited on below through exited
 	go func() {
 		waitErr = cmd.Wait()
 		close(exited)
 	}()
-	failed := func(err error) error {
-		return fmt.Errorf("forkfloor: %w: %s", err, bytes.TrimSpace(errOut.Bytes()))
-	}
 	gone := func() error {
 		select {
 		case <-exited:
-			return failed(fmt.Errorf("exited early (%v)", waitErr))
+			return fmt.Errorf("forkfloor exited early (%v): %s", waitErr, bytes.TrimSpace(errOut.Bytes()))
 		default:
 			return nil
 		}
 	}
-	stop := func() error {
-		stdin.Close()
-		select {
-		case <-exited:
-			if waitErr != nil {
-				return failed(waitErr)
-			}
-			return nil
-		case <-time.After(reapDeadline):
-			_ = cmd.Process.Kill()
-			<-exited
-			return fmt.Errorf("forkfloor did not exit within %s of the end of its input", reapDeadline)
+	last, err := waitStamps(ctx, e, file, n, gone)
+	// The end of its input: forkfloor kills and reaps its children, and
+	// exits.
+	stdin.Close()
+	select {
+	case <-exited:
+		if err == nil && waitErr != nil {
+			err = fmt.Errorf("forkfloor: %w: %s", waitErr, bytes.TrimSpace(errOut.Bytes()))
+		}
+	case <-time.After(reapDeadline):
+		_ = cmd.Process.Kill()
+		<-exited
+		if err == nil {
+			err = fmt.Errorf("forkfloor did not exit within %s of the end of its input", reapDeadline)
 		}
 	}
-	last, err := waitStamps(ctx, e, file, n, gone)
 	if err != nil {
-		return 0, errors.Join(err, stop())
+		return 0, err
 	}
-	return time.Duration(last - t0), stop()
+	return time.Duration(last - t0), nil
 }
 
 // loopFloor times n ForkExecs of the stamp helper (own process group,
