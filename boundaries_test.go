@@ -27,12 +27,12 @@ var forbidden = []struct {
 	{"config", false, []string{module + "/supervisor", module + "/supervisor/", module + "/ipc", module + "/ipc/"}},
 	{"supervisor/reaper", true, []string{module + "/"}},
 	{"supervisor/logs", true, []string{module + "/"}},
-	{"supervisor", false, []string{module + "/ipc", module + "/cmd/", "github.com/coreos/go-systemd/", "github.com/BurntSushi/toml", "github.com/BurntSushi/toml/"}},
+	{"supervisor", false, []string{module + "/ipc", module + "/cmd/", "github.com/coreos/go-systemd/", "github.com/pelletier/go-toml/"}},
 	{"ipc", false, []string{module + "/supervisor", module + "/supervisor/", module + "/config"}},
 	// superctl links ipc's client, not the metrics exposition that only
 	// superd's /metrics needs (it lives in ipc/metrics for that reason),
 	// nor the Prometheus libraries.
-	{"cmd/superctl", true, []string{module + "/supervisor", module + "/supervisor/", module + "/config", "github.com/BurntSushi/toml",
+	{"cmd/superctl", true, []string{module + "/supervisor", module + "/supervisor/", module + "/config", "github.com/pelletier/go-toml/",
 		module + "/ipc/metrics", "github.com/prometheus/"}},
 	// superd links neither client_golang nor protobuf, whose package
 	// initialisers cost every start a few milliseconds (protobuf's

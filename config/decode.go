@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pelletier/go-toml/v2"
 )
 
 // The decoder turns one raw TOML table (as the toml library parsed it into
@@ -218,7 +220,7 @@ func describe(rt reflect.Type) string {
 
 // typeName names the TOML type of a raw value.
 func typeName(v any) string {
-	switch v.(type) {
+	switch v := v.(type) {
 	case string:
 		return "string"
 	case int64:
@@ -227,16 +229,27 @@ func typeName(v any) string {
 		return "float"
 	case bool:
 		return "boolean"
-	case time.Time:
+	case time.Time, toml.LocalDateTime, toml.LocalDate, toml.LocalTime:
 		return "datetime"
-	case []map[string]any:
-		return "array of tables"
 	case []any:
+		if isTables(v) {
+			return "array of tables"
+		}
 		return "array"
 	case map[string]any:
 		return "table"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// isTables reports whether a is a non-empty array of tables.
+func isTables(a []any) bool {
+	for _, e := range a {
+		if _, ok := e.(map[string]any); !ok {
+			return false
+		}
+	}
+	return len(a) > 0
 }
 
 // check runs the checks named in a field's check tag on its decoded value

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/BurntSushi/toml"
+	"github.com/pelletier/go-toml/v2"
 )
 
 // Load reads the main file at path and every file its include globs name,
@@ -125,14 +125,9 @@ func (l *loader) parse(name, abs string, data []byte) (f *file) {
 		l.errs.errorf(p, "nested too deeply: tables, dotted keys, arrays and inline tables may nest %d levels at most", maxDepth)
 		return nil
 	}
-	raw, err := parseTOML(text)
+	raw, err := decodeTOML(text)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			l.errs.errorf(syntaxErrorPos(name, text, pe.Position), "syntax error: %s", lowerFirst(pe.Message))
-		} else {
-			l.errs.errorf(pos{File: name, Line: 1, Col: 1}, "syntax error: %v", err)
-		}
+		l.errs.errorf(syntaxErrorPos(name, err), "syntax error: %s", syntaxMessage(err))
 		return nil
 	}
 	f = &file{name: name, abs: abs, dir: filepath.Dir(abs), raw: raw, pos: positions}
@@ -140,46 +135,56 @@ func (l *loader) parse(name, abs string, data []byte) (f *file) {
 	return f
 }
 
-// syntaxErrorPos returns the position of a syntax error. The library's
-// byte offset is reliable, its line and column are not always (the column is
-// sometimes missing, the line sometimes the next one), so the line and the
-// column are computed from the offset, in the text as the library saw it:
-// without a byte order mark.
-func syntaxErrorPos(name, text string, p toml.Position) pos {
-	for _, bom := range []string{"\xef\xbb\xbf", "\xff\xfe", "\xfe\xff"} {
+// utf16BOMs start a text in UTF-16, which TOML does not allow.
+var utf16BOMs = []string{"\xff\xfe", "\xfe\xff"}
+
+// errUTF16 is the syntax error of a file saved as UTF-16.
+var errUTF16 = errors.New("the file is UTF-16 (it starts with a byte order mark); TOML files must be UTF-8")
+
+// decodeTOML parses text into its tables. A UTF-8 byte order mark is
+// skipped, as editors hide it (the scanner skips it too, so positions
+// agree). It is safe on any text: a panic in the library becomes an
+// error, so that no input makes Load panic.
+func decodeTOML(text string) (raw map[string]any, err error) {
+	for _, bom := range utf16BOMs {
 		if strings.HasPrefix(text, bom) {
-			text = text[len(bom):]
-			break
+			return nil, errUTF16
 		}
 	}
-	if p.Start < 0 || p.Start > len(text) {
-		return pos{File: name, Line: p.Line, Col: 1}
-	}
-	before := text[:p.Start]
-	line := strings.Count(before, "\n") + 1
-	col := p.Start - (strings.LastIndexByte(before, '\n') + 1) + 1
-	return pos{File: name, Line: line, Col: col}
-}
-
-// lowerFirst lowers the first letter of a message that starts with a
-// capitalised word ("Invalid integer" but not "NULL bytes").
-func lowerFirst(msg string) string {
-	if len(msg) >= 2 && 'A' <= msg[0] && msg[0] <= 'Z' && 'a' <= msg[1] && msg[1] <= 'z' {
-		return string(msg[0]+'a'-'A') + msg[1:]
-	}
-	return msg
-}
-
-// decodeTOML is toml.Decode, made safe: a panic in the library on odd input
-// becomes an error, so that no input makes Load panic.
-func decodeTOML(data string, v any) (err error) {
+	text = strings.TrimPrefix(text, "\xef\xbb\xbf")
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("cannot parse: %v", r)
+			raw, err = nil, fmt.Errorf("cannot parse: %v", r)
 		}
 	}()
-	_, err = toml.Decode(data, v)
-	return err
+	err = toml.Unmarshal([]byte(text), &raw)
+	return raw, err
+}
+
+// syntaxErrorPos returns where the library found err, or the file's
+// start when it did not say.
+func syntaxErrorPos(name string, err error) pos {
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		return pos{File: name, Line: line, Col: col}
+	}
+	return pos{File: name, Line: 1, Col: 1}
+}
+
+// syntaxMessage returns the library's message for err, with the table's
+// whole name where the library gives only its last part ("table a
+// already exists" says neither program nor job).
+func syntaxMessage(err error) string {
+	var de *toml.DecodeError
+	if !errors.As(err, &de) {
+		return err.Error()
+	}
+	msg := strings.TrimPrefix(de.Error(), "toml: ")
+	if strings.HasPrefix(msg, "table ") && strings.HasSuffix(msg, " already exists") && len(de.Key()) > 0 {
+		return fmt.Sprintf("table [%s] is defined twice", strings.Join(de.Key(), "."))
+	}
+	return msg
 }
 
 // topTables lists the top-level tables a main file may hold.

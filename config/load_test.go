@@ -127,3 +127,79 @@ func TestLookupAccounts(t *testing.T) {
 		})
 	}
 }
+
+// TestSyntaxErrors checks what Load says of text that is not TOML, and of
+// text that is only unusual: the first error's place and message.
+func TestSyntaxErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		text string
+		want string // the first error, without the file name; "" for none
+	}{
+		{"valid", "[program.a]\ncommand = [\"/bin/true\"]\n", ""},
+		{"UTF-8 byte order mark skipped", "\xef\xbb\xbf[program.a]\ncommand = [\"/bin/true\"]\n", ""},
+		{"UTF-8 byte order mark not counted in columns", "\xef\xbb\xbf[program.a]\ncommand = [\"true\"]\n", `2:12: command[0]: "true" is not an absolute path`},
+		{"UTF-16 little-endian", "\xff\xfe[\x00p\x00]\x00", "1:1: syntax error: the file is UTF-16 (it starts with a byte order mark); TOML files must be UTF-8"},
+		{"UTF-16 big-endian", "\xfe\xff\x00[\x00p\x00]", "1:1: syntax error: the file is UTF-16 (it starts with a byte order mark); TOML files must be UTF-8"},
+		{"array not closed", "[program.a]\ncommand = [\"/bin/true\"\nrestart = \"always\"\n", "3:1: syntax error: expected ',' or ']' after array value"},
+		{"table defined twice", "[program.a]\ncommand = [\"/bin/true\"]\n[program.a]\ncommand = [\"/bin/false\"]\n", "3:2: syntax error: table [program.a] is defined twice"},
+		{"job table defined twice", "[job.a]\ncommand = [\"/bin/true\"]\n\n[job.a]\n", "4:2: syntax error: table [job.a] is defined twice"},
+		{"key defined twice", "[program.a]\ncommand = [\"/bin/true\"]\ncommand = [\"/bin/false\"]\n", "3:1: syntax error: key command is already defined"},
+		{"bare word value", "[program.a]\ncommand = [\"/bin/true\"]\nrestart = always\n", "3:11: syntax error: unexpected character U+0061 'a' at start of value"},
+		{"NUL byte", "[program.a]\ncommand = [\"/bin/true\"]\n\x00\n", "3:1: syntax error: invalid character at start of key: U+0000"},
+		{"string not closed", "[program.a]\ncommand = \"/bin/true\n", "2:21: syntax error: basic strings cannot have new lines"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "superd.toml")
+			if err := os.WriteFile(path, []byte(tt.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := load(path, testSystem(1000))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("load(%q) = _, %v; want no error", tt.text, err)
+				}
+				return
+			}
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("load(%q) error = %v; want an *Errors", tt.text, err)
+			}
+			checkPositions(t, *errs)
+			if got := strings.TrimPrefix((*errs)[0].Error(), path+":"); got != tt.want {
+				t.Errorf("load(%q) first error = %q; want %q", tt.text, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTypeName(t *testing.T) {
+	tests := []struct {
+		text string // a TOML value
+		want string
+	}{
+		{`"s"`, "string"},
+		{`1`, "integer"},
+		{`1.5`, "float"},
+		{`true`, "boolean"},
+		{`1979-05-27T07:32:00Z`, "datetime"},
+		{`1979-05-27T07:32:00`, "datetime"},
+		{`1979-05-27`, "datetime"},
+		{`07:32:00`, "datetime"},
+		{`[1, 2]`, "array"},
+		{`[]`, "array"},
+		{`[{a = 1}, 2]`, "array"},
+		{`[{a = 1}, {b = 2}]`, "array of tables"},
+		{`{a = 1}`, "table"},
+	}
+	for _, tt := range tests {
+		raw, err := decodeTOML("v = " + tt.text)
+		if err != nil {
+			t.Fatalf("decodeTOML(v = %s) = _, %v", tt.text, err)
+		}
+		if got := typeName(raw["v"]); got != tt.want {
+			t.Errorf("typeName(%s) = %q; want %q", tt.text, got, tt.want)
+		}
+	}
+}
