@@ -125,7 +125,7 @@ func (l *loader) parse(name, abs string, data []byte) (f *file) {
 		l.errs.errorf(p, "nested too deeply: tables, dotted keys, arrays and inline tables may nest %d levels at most", maxDepth)
 		return nil
 	}
-	raw, err := decodeTOML(text)
+	raw, err := parseTOML(text)
 	if err != nil {
 		l.errs.errorf(syntaxErrorPos(name, err), "syntax error: %s", syntaxMessage(err))
 		return nil

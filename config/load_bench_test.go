@@ -13,7 +13,7 @@ import (
 // a file; every fifth one also depends on the one before it, every tenth
 // has a ready check and every twentieth a health check.
 func BenchmarkLoad(b *testing.B) {
-	for _, n := range []int{100, 500} {
+	for _, n := range []int{100, 500, 2000} {
 		b.Run(fmt.Sprintf("programs=%d", n), func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "superd.toml")
 			if err := os.WriteFile(path, []byte(benchConfig(n)), 0o644); err != nil {
