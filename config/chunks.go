@@ -8,11 +8,12 @@ import (
 
 // A large file is parsed in pieces and the pieces' tables merged. The
 // TOML library checks each table header against every key it has seen
-// before it in the text, so one parse of N tables costs about N²: at
-// 5,000 programs, 230 ms in one piece against 95 ms in pieces of at most
-// about maxTables tables (docs/BENCHMARKS.md, "Start, seventh round").
-// The runs of pieces are parsed one goroutine each, so the machine's
-// other CPUs share the work. The result must be the library's own for the whole text, or the whole text is parsed in one
+// before it in the text, so one parse of N tables costs about N²: a Load
+// of 5,000 programs took 337 ms with the file whole, 108 ms in pieces of
+// at most about maxTables tables (docs/BENCHMARKS.md, "Start, seventh
+// round"). The runs of pieces are parsed one goroutine each, so the
+// machine's other CPUs share the work. The result must be the library's
+// own for the whole text, or the whole text is parsed in one
 // piece after all; parseTOML never returns anything else. So:
 //
 //   - A piece starts at a line "[program.NAME]" or "[job.NAME]", NAME a
@@ -36,45 +37,46 @@ import (
 // Whatever breaks a rule, the whole text is parsed in one piece, which
 // also gives the library's own error for a text that does not parse.
 
-// minChunked is the smallest text worth cutting: below it, starting the
-// goroutines costs about what they save, and it holds too few tables for
-// the library's checks to matter.
-const minChunked = 8 << 10
+// minCuts is the most cut lines (tables) a text is parsed whole with:
+// up to about there, one piece costs less than cutting, the goroutines
+// and the merge (BenchmarkLoad: whole 8 % faster at 100 programs, even at
+// 200 and 300, pieces 13 % faster at 500).
+const minCuts = 256
 
-// maxTables is about the most cut lines (tables) one run of pieces holds.
+// maxTables is about the most cut lines one run of pieces holds.
 const maxTables = 64
 
 // parseTOML parses text into its tables, as the library does for the
 // whole text, in pieces when that is sure to give the same result (see
 // above). It is safe on any text: a panic in the library becomes an error.
 func parseTOML(text string) (map[string]any, error) {
-	if len(text) >= minChunked {
-		if raw, ok := parseChunked(text, runtime.GOMAXPROCS(0)); ok {
-			return raw, nil
+	if starts, ok := cutPoints(text); ok {
+		if n := runsFor(len(starts), runtime.GOMAXPROCS(0)); n > 1 {
+			if raw, ok := parsePieces(text, starts, n); ok {
+				return raw, nil
+			}
 		}
 	}
 	return decodeTOML(text)
 }
 
-// runsFor returns how many runs parseChunked groups cuts pieces into on
-// procs CPUs: one per CPU, or more, so that a run holds about maxTables
-// pieces at most.
+// runsFor returns how many runs parseTOML groups cuts pieces into on
+// procs CPUs: 1 (the text whole) up to minCuts pieces; above, one run
+// per CPU, or more, so that a run holds about maxTables pieces at most.
 func runsFor(cuts, procs int) int {
+	if cuts <= minCuts {
+		return 1
+	}
 	return max(procs, (cuts+maxTables-1)/maxTables)
 }
 
-// parseChunked parses text in pieces: the text before the first cut line
-// on the calling goroutine, the pieces after it grouped into runsFor runs
-// of about equal length, one goroutine each; then it merges them. It
-// returns false when a rule of the comment above is broken, or when the
-// pieces would make a single run (the text is then parsed whole).
-func parseChunked(text string, procs int) (map[string]any, bool) {
-	starts, ok := cutPoints(text)
-	if !ok || len(starts) == 0 {
-		return nil, false
-	}
-	n := runsFor(len(starts), procs)
-	if n < 2 {
+// parsePieces parses text, whose cut lines start at starts, in pieces:
+// the text before the first cut line on the calling goroutine, the pieces
+// after it grouped into at most n runs of about equal length, one
+// goroutine each; then it merges them. It returns false when a rule of
+// the comment above is broken.
+func parsePieces(text string, starts []int, n int) (map[string]any, bool) {
+	if len(starts) == 0 {
 		return nil, false
 	}
 	bounds := groupCuts(starts, len(text), n)

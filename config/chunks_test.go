@@ -108,14 +108,13 @@ func TestRunsFor(t *testing.T) {
 	tests := []struct {
 		cuts, procs, want int
 	}{
-		{10, 2, 2},
-		{100, 2, 2},
-		{128, 2, 2},
-		{129, 2, 3},
+		{0, 2, 1},
+		{100, 2, 1},
+		{minCuts, 2, 1},
+		{minCuts + 1, 2, 5},
+		{minCuts + 1, 8, 8},
 		{500, 2, 8},
 		{500, 1, 8},
-		{64, 1, 1},
-		{65, 1, 2},
 		{5000, 4, 79},
 	}
 	for _, tt := range tests {
@@ -125,24 +124,14 @@ func TestRunsFor(t *testing.T) {
 	}
 }
 
-// TestParseTOMLUsesPieces checks that a large valid config is in fact
-// parsed in pieces, so that the benchmark measures what it says, and that
-// on one CPU a config of more than maxTables programs is too: the
-// library's checks cost the square of the tables in one piece.
-func TestParseTOMLUsesPieces(t *testing.T) {
-	text := benchConfig(100)
-	if len(text) < minChunked {
-		t.Fatalf("benchConfig(100) is %d bytes; want minChunked = %d at least", len(text), minChunked)
+// parseChunked is parsePieces of text cut at its cut lines into at most n
+// runs, or false when text breaks a rule.
+func parseChunked(text string, n int) (map[string]any, bool) {
+	starts, ok := cutPoints(text)
+	if !ok {
+		return nil, false
 	}
-	if _, ok := parseChunked(text, 2); !ok {
-		t.Error("parseChunked(benchConfig(100), 2 CPUs) refused; want it parsed in pieces")
-	}
-	if _, ok := parseChunked(text, 1); !ok {
-		t.Error("parseChunked(benchConfig(100), 1 CPU) refused; want it parsed in pieces of at most maxTables")
-	}
-	if _, ok := parseChunked(benchConfig(maxTables), 1); ok {
-		t.Errorf("parseChunked(benchConfig(%d), 1 CPU) took it; want it parsed whole", maxTables)
-	}
+	return parsePieces(text, starts, n)
 }
 
 // FuzzParseChunked checks that parseChunked never takes a text the
@@ -163,27 +152,32 @@ func FuzzParseChunked(f *testing.F) {
 }
 
 // TestLoadSameInPieces checks that Load gives the same Config whether the
-// file is parsed in pieces (two CPUs) or in one (one CPU).
+// file is parsed in pieces or whole: benchConfig(minCuts+40) on 1 and on 2
+// CPUs, both in pieces, and the same text's parse whole.
 func TestLoadSameInPieces(t *testing.T) {
-	text := benchConfig(60)
-	if _, ok := parseChunked(text, 2); !ok || len(text) < minChunked {
-		t.Fatalf("benchConfig(60): %d bytes, parseChunked ok = %v; want at least minChunked = %d and ok", len(text), ok, minChunked)
-	}
+	text := benchConfig(minCuts + 40)
 	path := filepath.Join(t.TempDir(), "superd.toml")
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	loadWith := func(procs int) *Config {
-		t.Helper()
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-		c, err := Load(path)
-		if err != nil {
-			t.Fatalf("Load with GOMAXPROCS=%d: %v", procs, err)
-		}
-		return c
+	whole, err := decodeTOML(text)
+	if err != nil {
+		t.Fatalf("benchConfig does not parse: %v", err)
 	}
-	one, pieces := loadWith(1), loadWith(2)
-	if !reflect.DeepEqual(one, pieces) {
-		t.Errorf("Load in pieces = %+v;\nwant the same as in one piece: %+v", pieces, one)
+	for _, procs := range []int{1, 2} {
+		starts, ok := cutPoints(text)
+		if n := runsFor(len(starts), procs); !ok || n < 2 {
+			t.Fatalf("benchConfig(%d) on %d CPUs: cut ok %v, %d runs; want it cut", minCuts+40, procs, ok, n)
+		}
+		func() {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			raw, err := parseTOML(text)
+			if err != nil || !reflect.DeepEqual(raw, whole) {
+				t.Errorf("parseTOML on %d CPUs = _, %v, not the whole text's tables", procs, err)
+			}
+			if _, err := Load(path); err != nil {
+				t.Errorf("Load on %d CPUs: %v", procs, err)
+			}
+		}()
 	}
 }
