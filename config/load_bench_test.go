@@ -70,3 +70,27 @@ stop_signal = "SIGTERM"
 	}
 	return s.String()
 }
+
+// BenchmarkLoadScale loads n minimal programs (a command and two
+// durations each), from 100 to 5,000: where the parse's cost in the number
+// of tables shows (see chunks.go).
+func BenchmarkLoadScale(b *testing.B) {
+	for _, n := range []int{100, 300, 500, 2000, 5000} {
+		b.Run(fmt.Sprintf("programs=%d", n), func(b *testing.B) {
+			var s strings.Builder
+			for i := range n {
+				fmt.Fprintf(&s, "\n[program.p%04d]\ncommand = [\"/bin/sleep\", \"60\"]\nstart_seconds = \"0s\"\nrestart_delay = \"0s\"\n", i)
+			}
+			path := filepath.Join(b.TempDir(), "superd.toml")
+			if err := os.WriteFile(path, []byte(s.String()), 0o644); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Load(path); err != nil {
+					b.Fatalf("Load(%d programs): %v", n, err)
+				}
+			}
+		})
+	}
+}
