@@ -38,9 +38,9 @@ import (
 // also gives the library's own error for a text that does not parse.
 
 // minCuts is the most cut lines (tables) a text is parsed whole with:
-// up to about there, one piece costs less than cutting, the goroutines
-// and the merge (BenchmarkLoad: whole 8 % faster at 100 programs, even at
-// 200 and 300, pieces 13 % faster at 500).
+// up to about there, one piece costs no more than cutting, the goroutines
+// and the merge (BenchmarkLoadScale, pieces against whole: 8 % slower at
+// 100 programs, even at 200, 13–20 % faster at 500).
 const minCuts = 256
 
 // maxTables is about the most cut lines one run of pieces holds.

@@ -151,9 +151,9 @@ func FuzzParseChunked(f *testing.F) {
 	})
 }
 
-// TestLoadSameInPieces checks that Load gives the same Config whether the
-// file is parsed in pieces or whole: benchConfig(minCuts+40) on 1 and on 2
-// CPUs, both in pieces, and the same text's parse whole.
+// TestLoadSameInPieces checks that a file of more than minCuts tables
+// (benchConfig(minCuts+40)) is cut on 1 CPU and on 2, that its tables are
+// then the same as parsed whole, and that it loads.
 func TestLoadSameInPieces(t *testing.T) {
 	text := benchConfig(minCuts + 40)
 	path := filepath.Join(t.TempDir(), "superd.toml")
