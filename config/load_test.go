@@ -203,3 +203,39 @@ func TestTypeName(t *testing.T) {
 		}
 	}
 }
+
+// TestSyntaxErrorInInclude checks that a syntax error in an included file
+// stops the checks of that file only: the other files' problems are
+// reported in the same run.
+func TestSyntaxErrorInInclude(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"superd.toml":   "[superd]\ninclude = [\"conf.d/*.toml\"]\n\n[program.main]\ncommand = [\"relative\"]\n",
+		"conf.d/a.toml": "[program.a]\ncommand = [\"/bin/true\"\n",
+		"conf.d/b.toml": "[program.b]\ncommand = [\"also-relative\"]\n",
+	}
+	for name, text := range files {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := load(filepath.Join(dir, "superd.toml"), testSystem(1000))
+	var errs *Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("load() error = %v; want an *Errors", err)
+	}
+	got := strings.ReplaceAll(err.Error(), dir+"/", "")
+	for _, want := range []string{
+		`superd.toml:5:12: command[0]: "relative" is not an absolute path`,
+		"conf.d/a.toml:2:23: syntax error: array is incomplete",
+		`conf.d/b.toml:2:12: command[0]: "also-relative" is not an absolute path`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("load() errors:\n%s\nwant one starting %q", got, want)
+		}
+	}
+}
