@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -55,6 +56,8 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 		rl := newRow("startloop."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, the floor's loop alone (no launch), median of %d", n, e.sizes.rounds))
 		rl.floorIs = fmt.Sprintf("Go loop in superbench: ForkExec %d × the helper", n)
 		rc := newRow("startcpu."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: supervisor CPU to the last exec, median of %d", n, e.sizes.rounds))
+		rp := newRow("startround."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: ÷ the floor of the same round, median of %d (lowest–highest)", n, e.sizes.rounds))
+		rp.noRatio = true
 		ds := map[string][]time.Duration{}
 		cpus := map[string][]time.Duration{}
 		var fs, ls []time.Duration
@@ -65,6 +68,7 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 				return nil, fmt.Errorf("floor, %d programs: %w", n, err)
 			}
 			fs = append(fs, d)
+			e.progress("start: floor: %d programs exec'd after %s (round %d of %d)", n, fmtDur(d), round+1, e.sizes.rounds)
 			e.waitQuiet(ctx, "start: the floor's loop alone")
 			d, err = loopFloor(ctx, e, n)
 			if err != nil {
@@ -88,12 +92,31 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 		for name, d := range ds {
 			r.values[name] = durCell(median(d))
 			rc.values[name] = durCell(median(cpus[name]))
+			rp.values[name] = roundRatios(d, fs)
 		}
 		r.floor = durCell(median(fs))
 		rl.floor = durCell(median(ls))
-		rows = append(rows, r, rl, rc)
+		rows = append(rows, r, rl, rc, rp)
 	}
 	return rows, nil
+}
+
+// roundRatios divides each round's time by the floor's of the same round
+// (taken seconds before it, so the host's drift from round to round
+// cancels out) and returns their median, with the lowest and highest in
+// its text: "1.27× (1.10–1.45×)".
+func roundRatios(ds, floors []time.Duration) cell {
+	var rs []float64
+	for i, d := range ds {
+		if i < len(floors) && floors[i] > 0 {
+			rs = append(rs, float64(d)/float64(floors[i]))
+		}
+	}
+	if len(rs) == 0 {
+		return cell{}
+	}
+	m := median(rs)
+	return numCell(fmt.Sprintf("%.2f× (%.2f–%.2f×)", m, slices.Min(rs), slices.Max(rs)), m)
 }
 
 // startOnce starts n programs under def and returns the time to the last

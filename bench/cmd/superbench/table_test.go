@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os/exec"
 	"strings"
 	"testing"
@@ -177,6 +178,8 @@ func TestStartTargets(t *testing.T) {
 	slow.values["superd"], slow.floor = ms(40), ms(30)
 	loop := newRow("startloop.100", "start", "x")
 	loop.floor = ms(26)
+	byRound := newRow("startround.100", "start", "x")
+	byRound.values["superd"] = roundRatios([]time.Duration{40e6, 36e6, 39e6}, []time.Duration{30e6, 30e6, 26e6})
 	for _, tc := range []struct {
 		name string
 		rows []row
@@ -186,11 +189,45 @@ func TestStartTargets(t *testing.T) {
 		{"missed", []row{slow}, target{"start: 100 programs within 1.3× the fork+exec floor", "40.0 ms = 1.33× floor 30.0 ms", false}},
 		// The loop alone is shown, but the target is judged on the floor.
 		{"with the loop alone", []row{start, loop}, target{"start: 100 programs within 1.3× the fork+exec floor", "39.0 ms = 1.30× floor 30.0 ms (1.50× the loop alone, 26.0 ms)", true}},
+		// Each round against its own floor is shown too; the target is
+		// still judged on the medians.
+		{"by round", []row{slow, byRound}, target{"start: 100 programs within 1.3× the fork+exec floor", "40.0 ms = 1.33× floor 30.0 ms; by round 1.33× (1.20–1.50×)", false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := evalTargets(tc.rows)
 			if len(got) != 1 || got[0] != tc.want {
 				t.Errorf("evalTargets = %+v; want [%+v]", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRoundRatios(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		var ds []time.Duration
+		for _, n := range ns {
+			ds = append(ds, time.Duration(n)*time.Millisecond)
+		}
+		return ds
+	}
+	tests := []struct {
+		name          string
+		ds, floors    []time.Duration
+		want          string
+		wantNum       float64
+		wantHasNumber bool
+	}{
+		{"one round", ms(39), ms(30), "1.30× (1.30–1.30×)", 1.3, true},
+		{"odd rounds, median of the ratios", ms(40, 36, 39), ms(30, 30, 26), "1.33× (1.20–1.50×)", 40.0 / 30, true},
+		{"even rounds", ms(20, 30), ms(10, 10), "2.50× (2.00–3.00×)", 2.5, true},
+		{"fewer floors than rounds", ms(20, 30), ms(10), "2.00× (2.00–2.00×)", 2, true},
+		{"no floor", ms(20), nil, "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := roundRatios(tt.ds, tt.floors)
+			if got.text != tt.want || got.has != tt.wantHasNumber || math.Abs(got.num-tt.wantNum) > 1e-9 {
+				t.Errorf("roundRatios(%v, %v) = %+v; want %q, %v, %v", tt.ds, tt.floors, got, tt.want, tt.wantNum, tt.wantHasNumber)
 			}
 		})
 	}

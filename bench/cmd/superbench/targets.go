@@ -59,6 +59,11 @@ func evalTargets(rows []row) []target {
 			if l, ok := findRow(rows, "startloop."+n); ok && l.floor.has {
 				got += fmt.Sprintf(" (%.2f× the loop alone, %s)", c.num/l.floor.num, l.floor.text)
 			}
+			// Each round against its own floor, beside it: the host's
+			// drift between rounds cancels out there.
+			if p, ok := sd("startround." + n); ok {
+				got += "; by round " + p.text
+			}
 			add("start: "+n+" programs within 1.3× the fork+exec floor", true, c.num <= 1.3*r.floor.num, got)
 		}
 		if s6, ok3 := peer("start."+n, "s6"); ok2 && ok3 {
