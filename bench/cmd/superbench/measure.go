@@ -54,6 +54,7 @@ const clockTicks = 100
 type procStat struct {
 	state        byte
 	ppid         int
+	majflt       int64 // page faults that read from disk
 	utime, stime int64 // clock ticks, summed over every thread
 }
 
@@ -77,12 +78,15 @@ func readStat(pid int) (procStat, error) {
 	if len(f) < 13 {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: %d fields after the name", pid, len(f))
 	}
-	// f[0] is field 3 (state), f[1] field 4 (ppid), f[11] field 14 (utime),
-	// f[12] field 15 (stime).
+	// f[0] is field 3 (state), f[1] field 4 (ppid), f[9] field 12
+	// (majflt), f[11] field 14 (utime), f[12] field 15 (stime).
 	var st procStat
 	st.state = f[0][0]
 	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: ppid: %w", pid, err)
+	}
+	if st.majflt, err = strconv.ParseInt(f[9], 10, 64); err != nil {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: majflt: %w", pid, err)
 	}
 	if st.utime, err = strconv.ParseInt(f[11], 10, 64); err != nil {
 		return procStat{}, fmt.Errorf("/proc/%d/stat: utime: %w", pid, err)

@@ -127,3 +127,21 @@ func TestIdleSince(t *testing.T) {
 		t.Errorf("idleSince with no time passed = %v; want 0", got)
 	}
 }
+
+// TestReadStat reads the test's own /proc/PID/stat: its parent, and
+// fault and CPU counts that cannot be negative.
+func TestReadStat(t *testing.T) {
+	st, err := readStat(os.Getpid())
+	if err != nil {
+		t.Fatalf("readStat(self): %v", err)
+	}
+	if st.ppid != os.Getppid() {
+		t.Errorf("readStat(self).ppid = %d; want %d", st.ppid, os.Getppid())
+	}
+	if st.state != 'R' && st.state != 'S' {
+		t.Errorf("readStat(self).state = %q; want R or S", st.state)
+	}
+	if st.majflt < 0 || st.utime < 0 || st.stime < 0 {
+		t.Errorf("readStat(self) = %+v; want no negative count", st)
+	}
+}

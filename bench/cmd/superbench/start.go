@@ -63,12 +63,12 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 		var fs, ls []time.Duration
 		for round := range e.sizes.rounds {
 			e.waitQuiet(ctx, "start: floor")
-			d, err := launchedFloor(ctx, e, n)
+			d, faults, err := launchedFloor(ctx, e, n)
 			if err != nil {
 				return nil, fmt.Errorf("floor, %d programs: %w", n, err)
 			}
 			fs = append(fs, d)
-			e.progress("start: floor: %d programs exec'd after %s (round %d of %d)", n, fmtDur(d), round+1, e.sizes.rounds)
+			e.progress("start: floor: %d programs exec'd after %s, %d major faults (round %d of %d)", n, fmtDur(d), faults, round+1, e.sizes.rounds)
 			e.waitQuiet(ctx, "start: the floor's loop alone")
 			d, err = loopFloor(ctx, e, n)
 			if err != nil {
@@ -80,11 +80,11 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 			for i := range e.systems {
 				def := e.systems[(i+round)%len(e.systems)]
 				e.waitQuiet(ctx, "start: "+def.name)
-				d, cpu, err := startOnce(ctx, e, def, n)
+				d, cpu, faults, err := startOnce(ctx, e, def, n)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d programs: %w", def.name, n, err)
 				}
-				e.progress("start: %s: %d programs exec'd after %s, %s of its CPU (round %d of %d)", def.name, n, fmtDur(d), fmtDur(cpu), round+1, e.sizes.rounds)
+				e.progress("start: %s: %d programs exec'd after %s, %s of its CPU, %d major faults (round %d of %d)", def.name, n, fmtDur(d), fmtDur(cpu), faults, round+1, e.sizes.rounds)
 				ds[def.name] = append(ds[def.name], d)
 				cpus[def.name] = append(cpus[def.name], cpu)
 			}
@@ -120,22 +120,24 @@ func roundRatios(ds, floors []time.Duration) cell {
 }
 
 // startOnce starts n programs under def and returns the time to the last
-// one's exec and the on-CPU time of the supervisor's processes (Procs) when
-// the harness saw that exec, within 2 ms of it.
-func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu time.Duration, err error) {
+// one's exec, and the on-CPU time and the major page faults (reads from
+// disk: a binary or library the host's reclaim paged out) of the
+// supervisor's processes (Procs) when the harness saw that exec, within
+// 2 ms of it.
+func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu time.Duration, faults int64, err error) {
 	file, cleanup, err := stampsFile()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer cleanup()
 	sys := def.new(e)
 	defer sys.Kill()
 	if err := sys.Configure(stampers(e.bin, file, n)); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	t0 := monotonicNS()
 	if err := sys.Start(ctx); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	var gone func() error
 	if d, ok := sys.(interface{ gone() error }); ok {
@@ -143,23 +145,28 @@ func startOnce(ctx context.Context, e *env, def systemDef, n int) (took, cpu tim
 	}
 	last, err := waitStamps(ctx, e, file, n, gone)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	pids, err := sys.Procs()
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	for _, pid := range pids {
 		c, err := onCPU(pid)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		cpu += c
+		st, err := readStat(pid)
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		faults += st.majflt
 	}
 	if err := sys.WaitAllRunning(ctx, 20*time.Millisecond); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
-	return time.Duration(last - t0), cpu, sys.Stop(ctx)
+	return time.Duration(last - t0), cpu, faults, sys.Stop(ctx)
 }
 
 // stampsFile returns the path of a stamps file in a new folder under /tmp,
@@ -216,18 +223,19 @@ func waitStamps(ctx context.Context, e *env, file string, n int, gone func() err
 
 // launchedFloor launches forkfloor to start n stamp helpers, and returns
 // the time from before its launch to the last one's stamp, as startOnce
-// times a supervisor. Then it closes forkfloor's standard input, on which
+// times a supervisor, and forkfloor's major page faults by then (0 if it
+// could not be read). Then it closes forkfloor's standard input, on which
 // forkfloor kills and reaps its children, and waits for it to exit.
-func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
+func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, int64, error) {
 	file, cleanup, err := stampsFile()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer cleanup()
 	cmd := exec.Command(filepath.Join(e.bin, "forkfloor"), strconv.Itoa(n), filepath.Join(e.bin, "stamp"), file)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	var errOut bytes.Buffer
 	cmd.Stderr = &errOut
@@ -236,7 +244,7 @@ func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	t0 := monotonicNS()
 	if err := cmd.Start(); err != nil {
-		return 0, fmt.Errorf("start forkfloor: %w", err)
+		return 0, 0, fmt.Errorf("start forkfloor: %w", err)
 	}
 	e.procs.add(cmd.Process.Pid, procKind{waited: true})
 	defer e.procs.forget(cmd.Process.Pid)
@@ -256,6 +264,10 @@ func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
 		}
 	}
 	last, err := waitStamps(ctx, e, file, n, gone)
+	var faults int64
+	if st, serr := readStat(cmd.Process.Pid); serr == nil {
+		faults = st.majflt
+	}
 	// The end of its input: forkfloor kills and reaps its children, and
 	// exits.
 	stdin.Close()
@@ -272,9 +284,9 @@ func launchedFloor(ctx context.Context, e *env, n int) (time.Duration, error) {
 		}
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Duration(last - t0), nil
+	return time.Duration(last - t0), faults, nil
 }
 
 // loopFloor times n ForkExecs of the stamp helper (own process group,
