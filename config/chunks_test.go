@@ -164,10 +164,19 @@ func TestLoadSameInPieces(t *testing.T) {
 	if err != nil {
 		t.Fatalf("benchConfig does not parse: %v", err)
 	}
+	starts, ok := cutPoints(text)
+	if !ok {
+		t.Fatalf("benchConfig(%d): cutPoints refused it", minCuts+40)
+	}
 	for _, procs := range []int{1, 2} {
-		starts, ok := cutPoints(text)
-		if n := runsFor(len(starts), procs); !ok || n < 2 {
-			t.Fatalf("benchConfig(%d) on %d CPUs: cut ok %v, %d runs; want it cut", minCuts+40, procs, ok, n)
+		n := runsFor(len(starts), procs)
+		if n < 2 {
+			t.Fatalf("benchConfig(%d) on %d CPUs: %d runs; want it cut", minCuts+40, procs, n)
+		}
+		// The pieces themselves, not parseTOML alone, which would give
+		// the whole text's tables had it fallen back.
+		if raw, taken := parsePieces(text, starts, n); !taken || !reflect.DeepEqual(raw, whole) {
+			t.Errorf("parsePieces(%d runs) on %d CPUs: taken %v; want taken and the whole text's tables", n, procs, taken)
 		}
 		func() {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))

@@ -127,7 +127,8 @@ func (l *loader) parse(name, abs string, data []byte) (f *file) {
 	}
 	raw, err := parseTOML(text)
 	if err != nil {
-		l.errs.errorf(syntaxErrorPos(name, err), "syntax error: %s", syntaxMessage(err))
+		at, msg := syntaxError(name, err)
+		l.errs.errorf(at, "syntax error: %s", msg)
 		return nil
 	}
 	f = &file{name: name, abs: abs, dir: filepath.Dir(abs), raw: raw, pos: positions}
@@ -161,30 +162,22 @@ func decodeTOML(text string) (raw map[string]any, err error) {
 	return raw, err
 }
 
-// syntaxErrorPos returns where the library found err, or the file's
-// start when it did not say.
-func syntaxErrorPos(name string, err error) pos {
-	var de *toml.DecodeError
-	if errors.As(err, &de) {
-		line, col := de.Position()
-		return pos{File: name, Line: line, Col: col}
-	}
-	return pos{File: name, Line: 1, Col: 1}
-}
-
-// syntaxMessage returns the library's message for err, with the table's
-// whole name where the library gives only its last part ("table a
-// already exists" says neither program nor job).
-func syntaxMessage(err error) string {
+// syntaxError returns where the library found err (or the file's start
+// when it did not say) and its message, with the table's whole name where
+// the library gives only its last part ("table a already exists" says
+// neither program nor job).
+func syntaxError(name string, err error) (pos, string) {
 	var de *toml.DecodeError
 	if !errors.As(err, &de) {
-		return err.Error()
+		return pos{File: name, Line: 1, Col: 1}, err.Error()
 	}
+	line, col := de.Position()
+	at := pos{File: name, Line: line, Col: col}
 	msg := strings.TrimPrefix(de.Error(), "toml: ")
 	if strings.HasPrefix(msg, "table ") && strings.HasSuffix(msg, " already exists") && len(de.Key()) > 0 {
-		return fmt.Sprintf("table [%s] is defined twice", strings.Join(de.Key(), "."))
+		msg = fmt.Sprintf("table [%s] is defined twice", strings.Join(de.Key(), "."))
 	}
-	return msg
+	return at, msg
 }
 
 // topTables lists the top-level tables a main file may hold.
