@@ -154,10 +154,9 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 
 // checkJournal refuses a config that sends output to journald when no
 // journald listens: better said at start than found missing in the logs.
+// journald is asked (a connect on its socket) only when some program or
+// job sends output there.
 func checkJournal(cfg *config.Config) error {
-	if logs.JournalAvailable() {
-		return nil
-	}
 	var errs config.Errors
 	refuse := func(kind, name, file string, line, col int, stdout, stderr config.Output) {
 		for i, o := range []config.Output{stdout, stderr} {
@@ -174,7 +173,7 @@ func checkJournal(cfg *config.Config) error {
 	for _, j := range cfg.Jobs {
 		refuse("job", j.Name, j.File, j.Line, j.Col, j.Stdout, j.Stderr)
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 || logs.JournalAvailable() {
 		return nil
 	}
 	return &errs
