@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -108,11 +107,10 @@ func Resolve(flag string) string {
 	return "/etc/superd/superd.toml"
 }
 
-// fillDefaults gives every key that no table set its built-in default: the
-// [superd] keys of s, and the keys of each program in progs and each job in
-// jobs (which already have [defaults] merged in). It is the one place the
+// fillSuperdDefaults gives every [superd] key that the file did not set
+// its built-in default. With fillTableDefaults, it is the one place the
 // defaults live.
-func fillDefaults(sys *system, s *superdFields, progs, jobs []*programFields) {
+func fillSuperdDefaults(sys *system, s *superdFields) {
 	root := sys.euid == 0
 	setDefault(&s.Socket, defaultSocket(sys.euid, sys.getenv))
 	setDefault(&s.SocketMode, 0o600)
@@ -130,66 +128,67 @@ func fillDefaults(sys *system, s *superdFields, progs, jobs []*programFields) {
 	setDefault(&s.Include, nil)
 	setDefault(&s.SocketGroup, "")
 	setDefault(&s.MetricsListen, "")
+}
 
-	// The keys programs and jobs share.
-	for _, p := range slices.Concat(progs, jobs) {
-		// Command and shell have no default: one of them is required.
-		setDefault(&p.Directory, p.dir)
-		setDefault(&p.User, "")
-		setDefault(&p.Group, "")
-		setDefault(&p.Umask, -1) // inherit superd's
-		setDefault(&p.Environment, nil)
-		setDefault(&p.EnvFiles, nil)
-		setDefault(&p.InheritEnvironment, true)
-		setDefault(&p.EnvExclude, nil)
-		setDefault(&p.Credentials, nil)
-		setDefault(&p.Limits, nil)
-		setDefault(&p.StopSignal, signal(syscall.SIGTERM))
-		setDefault(&p.StopTimeout, duration(10*time.Second))
-		setDefault(&p.KillGroup, true)
-		setDefault(&p.Stdout, OutputFile)
-		setDefault(&p.Stderr, OutputStdout)
-		setDefault(&p.LogMaxSize, 50<<20)
-		setDefault(&p.LogMaxFiles, 5)
-		setDefault(&p.Detach, false)
+// fillTableDefaults gives every key of p, a program or a job with
+// [defaults] already merged in, that no table set its built-in default.
+func fillTableDefaults(p *programFields) {
+	// The keys programs and jobs share. Command and shell have no
+	// default: one of them is required.
+	setDefault(&p.Directory, p.dir)
+	setDefault(&p.User, "")
+	setDefault(&p.Group, "")
+	setDefault(&p.Umask, -1) // inherit superd's
+	setDefault(&p.Environment, nil)
+	setDefault(&p.EnvFiles, nil)
+	setDefault(&p.InheritEnvironment, true)
+	setDefault(&p.EnvExclude, nil)
+	setDefault(&p.Credentials, nil)
+	setDefault(&p.Limits, nil)
+	setDefault(&p.StopSignal, signal(syscall.SIGTERM))
+	setDefault(&p.StopTimeout, duration(10*time.Second))
+	setDefault(&p.KillGroup, true)
+	setDefault(&p.Stdout, OutputFile)
+	setDefault(&p.Stderr, OutputStdout)
+	setDefault(&p.LogMaxSize, 50<<20)
+	setDefault(&p.LogMaxFiles, 5)
+	setDefault(&p.Detach, false)
+	if p.kind == kindJob {
+		setDefault(&p.Timeout, 0) // no limit
+		setDefault(&p.MaxConcurrent, 1)
+		setDefault(&p.QueueMax, 16)
+		setDefault(&p.Args, ArgsNone)
+		setDefault(&p.KeepRuns, 20)
+		return
 	}
-	for _, j := range jobs {
-		setDefault(&j.Timeout, 0) // no limit
-		setDefault(&j.MaxConcurrent, 1)
-		setDefault(&j.QueueMax, 16)
-		setDefault(&j.Args, ArgsNone)
-		setDefault(&j.KeepRuns, 20)
+	setDefault(&p.Instances, 1)
+	setDefault(&p.Autostart, true)
+	setDefault(&p.Restart, RestartOnFailure)
+	setDefault(&p.SuccessExitCodes, []int{0})
+	setDefault(&p.StartSeconds, duration(time.Second))
+	setDefault(&p.StartRetries, 3)
+	setDefault(&p.BackoffInitial, duration(time.Second))
+	setDefault(&p.BackoffMax, duration(60*time.Second))
+	setDefault(&p.RestartDelay, 0)
+	setDefault(&p.OnFatal, OnFatalNone)
+	setDefault(&p.DependsOn, nil)
+	setDefault(&p.Timestamps, false)
+	setDefault(&p.Type, TypeSimple)
+	setDefault(&p.Watchdog, 0)
+	setDefault(&p.PidFile, "")
+	// ready and health have no default; their keys do. A table from
+	// [defaults] is shared by the programs that take it: copy it.
+	if p.Ready != nil {
+		r := *p.Ready
+		setDefault(&r.Timeout, duration(30*time.Second))
+		p.Ready = &r
 	}
-	for _, p := range progs {
-		setDefault(&p.Instances, 1)
-		setDefault(&p.Autostart, true)
-		setDefault(&p.Restart, RestartOnFailure)
-		setDefault(&p.SuccessExitCodes, []int{0})
-		setDefault(&p.StartSeconds, duration(time.Second))
-		setDefault(&p.StartRetries, 3)
-		setDefault(&p.BackoffInitial, duration(time.Second))
-		setDefault(&p.BackoffMax, duration(60*time.Second))
-		setDefault(&p.RestartDelay, 0)
-		setDefault(&p.OnFatal, OnFatalNone)
-		setDefault(&p.DependsOn, nil)
-		setDefault(&p.Timestamps, false)
-		setDefault(&p.Type, TypeSimple)
-		setDefault(&p.Watchdog, 0)
-		setDefault(&p.PidFile, "")
-		// ready and health have no default; their keys do. A table from
-		// [defaults] is shared by the programs that take it: copy it.
-		if p.Ready != nil {
-			r := *p.Ready
-			setDefault(&r.Timeout, duration(30*time.Second))
-			p.Ready = &r
-		}
-		if p.Health != nil {
-			h := *p.Health
-			setDefault(&h.Timeout, duration(2*time.Second))
-			setDefault(&h.Interval, duration(10*time.Second))
-			setDefault(&h.Failures, 3)
-			p.Health = &h
-		}
+	if p.Health != nil {
+		h := *p.Health
+		setDefault(&h.Timeout, duration(2*time.Second))
+		setDefault(&h.Interval, duration(10*time.Second))
+		setDefault(&h.Failures, 3)
+		p.Health = &h
 	}
 }
 

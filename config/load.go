@@ -51,6 +51,10 @@ type loader struct {
 	defined  map[string]definition // program or job name → its first definition
 	files    []string              // absolute paths, in load order
 	parsed   []*file               // the files that parsed, in load order (tests check how they were scanned)
+	// pending are the program and job tables of every file, in the order
+	// they were defined, for checkTables.
+	pending []pendingTable
+	procs   int // how many goroutines checkTables may use
 }
 
 func newLoader(sys *system) *loader {
@@ -58,8 +62,9 @@ func newLoader(sys *system) *loader {
 		superd:   superdFields{src: newKeySource()},
 		defaults: programFields{src: newKeySource()},
 		defined:  map[string]definition{},
+		procs:    defaultProcs(),
 	}
-	l.dec = decoder{errs: &l.errs, sys: sys, fields: fieldIndexes{}}
+	l.dec = decoder{errs: &l.errs, sys: sys, fields: newFieldIndexes()}
 	return l
 }
 
@@ -88,13 +93,8 @@ func (l *loader) load(path string) (*Config, error) {
 		l.topLevel(main, true)
 		l.includes(main)
 	}
-	for _, p := range slices.Concat(l.programs, l.jobs) {
-		mergeDefaults(l.dec.fields, p, &l.defaults)
-	}
-	fillDefaults(l.dec.sys, &l.superd, l.programs, l.jobs)
-	for _, p := range slices.Concat(l.programs, l.jobs) {
-		l.validateProgram(p)
-	}
+	fillSuperdDefaults(l.dec.sys, &l.superd)
+	l.checkTables()
 	l.validateDependencies()
 	if errs := l.errs.result(); errs != nil {
 		return nil, errs
@@ -289,7 +289,8 @@ func validName(name string) bool {
 	return true
 }
 
-// define decodes [program.NAME] or [job.NAME] (as kind says) of f.
+// define defines [program.NAME] or [job.NAME] (as kind says) of f, and
+// leaves its table to checkTables.
 func (l *loader) define(f *file, kind tableKind, name string, v any) {
 	noun := kindNoun(kind)
 	header := f.pos.key(noun, name)
@@ -317,7 +318,7 @@ func (l *loader) define(f *file, kind tableKind, name string, v any) {
 	}
 	t := &table{raw: m, path: []string{noun, name}, pos: f.pos, dir: f.dir,
 		name: "[" + noun + "." + keyName([]string{name}) + "]", kind: kind}
-	l.dec.decode(t, p, &p.src) // even when not kept: report its problems too
+	l.pending = append(l.pending, pendingTable{t: t, p: p, keep: keep})
 	if !keep {
 		return
 	}

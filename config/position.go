@@ -3,6 +3,7 @@ package config
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -28,8 +29,14 @@ type positions struct {
 	file string // display name
 	src  string // the text, for the full scan
 	m    map[string]keyPos
-	// full is whether m holds every key path, not only the short ones.
+	// full is whether every key path has been scanned, not only the
+	// short ones: into m from the start (scan with maxDepth), or into all
+	// at the first lookup of a deeper path. all holds every key path once
+	// that lookup has run; once makes it run once, as the goroutines of
+	// checkTables share a file's positions.
 	full bool
+	once sync.Once
+	all  map[string]keyPos
 	// tooDeep is where the text first nests deeper than maxDepth, or the
 	// zero pos.
 	tooDeep pos
@@ -67,11 +74,17 @@ func (p *positions) val(path ...string) pos {
 }
 
 func (p *positions) lookup(path []string) keyPos {
-	if len(path) > headerDepth && !p.full {
-		p.m, p.full = scan(p.file, p.src, maxDepth).m, true
+	m := p.m
+	if len(path) > headerDepth {
+		p.once.Do(func() {
+			if p.all = p.m; !p.full {
+				p.all, p.full = scan(p.file, p.src, maxDepth).m, true
+			}
+		})
+		m = p.all
 	}
 	for n := len(path); n > 0; n-- {
-		if kp, ok := p.m[pathKey(path[:n])]; ok {
+		if kp, ok := m[pathKey(path[:n])]; ok {
 			if kp.val == (pos{}) { // a table: its value is its name
 				kp.val = kp.key
 			}

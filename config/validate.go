@@ -11,19 +11,19 @@ import (
 // job, once [defaults] and the built-in defaults are in. Each problem is
 // reported where the key was written, in the program's or job's table or in
 // [defaults].
-func (l *loader) validateProgram(p *programFields) {
+func (c *checker) validateProgram(p *programFields) {
 	hasCommand, hasShell := p.src.set["command"] != nil, p.src.set["shell"] != nil
 	switch {
 	case hasCommand && hasShell:
-		l.errs.errorf(p.keyPos("shell"), "command and shell are exclusive; set one of them")
+		c.errs.errorf(p.keyPos("shell"), "command and shell are exclusive; set one of them")
 	case !hasCommand && !hasShell:
-		l.errs.errorf(p.header, "%s %q needs a command or a shell", kindNoun(p.kind), p.name)
+		c.errs.errorf(p.header, "%s %q needs a command or a shell", kindNoun(p.kind), p.name)
 	}
-	l.validateDetach(p)
+	c.validateDetach(p)
 	if p.kind == kindJob {
 		// With a shell, appended arguments would reach /bin/sh as $0, $1, ...
 		if !p.src.bad["args"] && *p.Args == ArgsAppend && hasShell && !hasCommand {
-			l.errs.errorf(p.keyPos("args"), `args = "append" needs command, not shell: the arguments would go to /bin/sh`)
+			c.errs.errorf(p.keyPos("args"), `args = "append" needs command, not shell: the arguments would go to /bin/sh`)
 		}
 		return
 	}
@@ -32,20 +32,20 @@ func (l *loader) validateProgram(p *programFields) {
 		if p.src.set[at] == nil {
 			at = "backoff_max"
 		}
-		l.errs.errorf(p.valPos(at), "backoff_initial (%v) is greater than backoff_max (%v)",
+		c.errs.errorf(p.valPos(at), "backoff_initial (%v) is greater than backoff_max (%v)",
 			time.Duration(*p.BackoffInitial), time.Duration(*p.BackoffMax))
 	}
 	if !p.src.bad["type"] && !p.src.bad["watchdog"] && *p.Watchdog > 0 && *p.Type != TypeNotify {
-		l.errs.errorf(p.keyPos("watchdog"), `watchdog needs type = "notify"`)
+		c.errs.errorf(p.keyPos("watchdog"), `watchdog needs type = "notify"`)
 	}
 	if !p.src.bad["type"] && !p.src.bad["pidfile"] {
 		switch {
 		case *p.Type == TypeForking && *p.PidFile == "":
-			l.errs.errorf(p.keyPos("type"), `type = "forking" needs pidfile: where the daemon writes its pid`)
+			c.errs.errorf(p.keyPos("type"), `type = "forking" needs pidfile: where the daemon writes its pid`)
 		case *p.Type != TypeForking && *p.PidFile != "":
-			l.errs.errorf(p.keyPos("pidfile"), `pidfile needs type = "forking"`)
+			c.errs.errorf(p.keyPos("pidfile"), `pidfile needs type = "forking"`)
 		case *p.Type == TypeForking && *p.Detach:
-			l.errs.errorf(p.keyPos("detach"), `detach cannot be used with type = "forking"`)
+			c.errs.errorf(p.keyPos("detach"), `detach cannot be used with type = "forking"`)
 		}
 	}
 }
@@ -54,22 +54,22 @@ func (l *loader) validateProgram(p *programFields) {
 // to files or nowhere: a detached process's output goes straight to its
 // file, not through superd, so it cannot be inherited, prefixed with
 // timestamps or matched by a ready log check.
-func (l *loader) validateDetach(p *programFields) {
+func (c *checker) validateDetach(p *programFields) {
 	if p.src.bad["detach"] || !*p.Detach {
 		return
 	}
 	through := func(o Output) bool { return o == OutputInherit || o == OutputJournal }
 	if (!p.src.bad["stdout"] && through(*p.Stdout)) || (!p.src.bad["stderr"] && through(*p.Stderr)) {
-		l.errs.errorf(p.keyPos("detach"), `detach needs stdout and stderr to be "file" or "null"`)
+		c.errs.errorf(p.keyPos("detach"), `detach needs stdout and stderr to be "file" or "null"`)
 	}
 	if p.kind == kindJob {
 		return
 	}
 	if !p.src.bad["timestamps"] && *p.Timestamps {
-		l.errs.errorf(p.keyPos("timestamps"), "timestamps cannot be used with detach: a detached process writes straight to its file")
+		c.errs.errorf(p.keyPos("timestamps"), "timestamps cannot be used with detach: a detached process writes straight to its file")
 	}
 	if !p.src.bad["ready"] && p.Ready != nil && p.Ready.Log != nil {
-		l.errs.errorf(p.valPos("ready", "log"), "ready.log cannot be used with detach: a detached process's output does not pass through superd")
+		c.errs.errorf(p.valPos("ready", "log"), "ready.log cannot be used with detach: a detached process's output does not pass through superd")
 	}
 }
 
