@@ -28,12 +28,11 @@ import (
 // in pipes to be written out.
 const pumpGrace = 2 * time.Second
 
-// runDaemon runs the supervisor until a drain completes. Order: the
-// config's load and validation starts on a goroutine of its own → signals
-// → reaper (its spawner thread sets up meanwhile) → the loaded config
-// (nothing outside superd is touched before it is valid) → subreaper →
-// state dir and socket → supervisor loop (autostart). On SIGTERM: drain →
-// close the socket → stop the reaper.
+// runDaemon runs the supervisor until a drain completes. Order: signals →
+// reaper (its spawner thread sets up meanwhile) → load and validate the
+// config (before touching anything outside superd) → subreaper → state
+// dir and socket → supervisor loop (autostart). On SIGTERM: drain → close
+// the socket → stop the reaper.
 func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("superd", stderr)
 	path := fs.String("c", "", "config file")
@@ -56,6 +55,28 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	restoreGC := lenientGC()
 	defer restoreGC()
 
+	// Signals first, so none of them kills superd half-started.
+	sigs := make(chan os.Signal, 4) // a burst of distinct signals; handled in order
+	// SIGPIPE is caught (and dropped) rather than ignored: a closed stdout
+	// must count as dropped output, not kill superd, and SIG_IGN would be
+	// inherited by the children.
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
+	defer signal.Stop(sigs)
+
+	// The reaper sets up its spawner thread while the config loads: it
+	// touches nothing outside superd, and is stopped again if the config
+	// is refused.
+	reaperCtx, stopReaper := context.WithCancel(context.Background())
+	defer stopReaper()
+	rp := reaper.New()
+	reaperDone := make(chan error, 1)
+	// exits when stopReaper is called; waited on below through reaperDone
+	go func() { reaperDone <- rp.Run(reaperCtx) }()
+	defer func() {
+		stopReaper()
+		<-reaperDone
+	}()
+
 	file := config.Resolve(*path)
 	// load reads the config with the command line's overrides; reloads use
 	// it too, so a flag keeps winning over the file.
@@ -77,43 +98,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return cfg, nil
 	}
-	// The first load runs on another thread while the signals and the
-	// reaper are set up, which mostly wait for the kernel to make threads.
-	type loaded struct {
-		cfg *config.Config
-		err error
-	}
-	first := make(chan loaded, 1)
-	// exits when the load returns; received below
-	go func() {
-		cfg, err := load()
-		first <- loaded{cfg, err}
-	}()
-
-	// Signals first, so none of them kills superd half-started.
-	sigs := make(chan os.Signal, 4) // a burst of distinct signals; handled in order
-	// SIGPIPE is caught (and dropped) rather than ignored: a closed stdout
-	// must count as dropped output, not kill superd, and SIG_IGN would be
-	// inherited by the children.
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
-	defer signal.Stop(sigs)
-
-	// The reaper sets up its spawner thread while the config loads too: it
-	// touches nothing outside superd, and is stopped again if the config
-	// is refused.
-	reaperCtx, stopReaper := context.WithCancel(context.Background())
-	defer stopReaper()
-	rp := reaper.New()
-	reaperDone := make(chan error, 1)
-	// exits when stopReaper is called; waited on below through reaperDone
-	go func() { reaperDone <- rp.Run(reaperCtx) }()
-	defer func() {
-		stopReaper()
-		<-reaperDone
-	}()
-
-	got := <-first
-	cfg, err := got.cfg, got.err
+	cfg, err := load()
 	if err != nil {
 		return err
 	}
