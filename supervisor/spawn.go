@@ -33,8 +33,7 @@ type ProcSpawner struct {
 	ctx     context.Context
 	wg      sync.WaitGroup // the output pumps
 
-	mu   sync.Mutex // guards the fields below
-	null *os.File   // /dev/null, every child's stdin; opened at the first spawn
+	mu sync.Mutex // guards the fields below
 	// inherited is superd's environment minus its own variables: the start
 	// of the environment of every program that inherits it and excludes
 	// nothing; built at the first spawn of one.
@@ -172,20 +171,6 @@ func inheritedEnv(environ, exclude []string) *envList {
 	return e
 }
 
-// devNull returns /dev/null open for reading, opened once.
-func (sp *ProcSpawner) devNull() (*os.File, error) {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
-	if sp.null == nil {
-		f, err := os.Open(os.DevNull)
-		if err != nil {
-			return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
-		}
-		sp.null = f
-	}
-	return sp.null, nil
-}
-
 // Spawn starts every request in one batch through the reaper: each is
 // prepared (credentials, environment, pipes) while the reaper's spawner
 // thread forks the ones before it; then the output pumps start.
@@ -243,10 +228,6 @@ func (sp *ProcSpawner) prepare(req spawnReq) (reaper.Request, []*os.File, []func
 		}
 		env = append(env, "CREDENTIALS_DIRECTORY="+req.credDir)
 	}
-	stdin, err := sp.devNull()
-	if err != nil {
-		return reaper.Request{}, nil, nil, err
-	}
 	start := reaper.Request{
 		Spec: reaper.Spec{
 			Argv:       append(ps.argv, req.args...),
@@ -264,7 +245,7 @@ func (sp *ProcSpawner) prepare(req spawnReq) (reaper.Request, []*os.File, []func
 		if err != nil {
 			return reaper.Request{}, files, nil, err
 		}
-		start.Spec.Files = []*os.File{stdin, files[0], files[len(files)-1]}
+		start.Spec.Files = []*os.File{nil, files[0], files[len(files)-1]} // stdin: the reaper's /dev/null
 		return start, files, nil, nil
 	}
 
@@ -305,7 +286,7 @@ func (sp *ProcSpawner) prepare(req spawnReq) (reaper.Request, []*os.File, []func
 			return reaper.Request{}, toClose, pumps, err
 		}
 	}
-	start.Spec.Files = []*os.File{stdin, stdout, stderr}
+	start.Spec.Files = []*os.File{nil, stdout, stderr} // stdin: the reaper's /dev/null
 	return start, toClose, pumps, nil
 }
 

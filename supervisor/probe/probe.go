@@ -60,13 +60,9 @@ type Starter interface {
 // exit status 0. When ctx ends first, the command's process group gets
 // SIGKILL and Exec returns the context's error.
 func Exec(ctx context.Context, r Starter, argv, env []string, dir string) error {
-	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("exec %s: %w", argv[0], err)
-	}
-	defer null.Close()
 	exited := make(chan reaper.Exit, 1) // the reaper delivers once and must not block
-	pid, err := r.Start(reaper.Spec{Argv: argv, Env: env, Dir: dir, Files: []*os.File{null, null, null}, Umask: -1},
+	// nil Files: the reaper's /dev/null.
+	pid, err := r.Start(reaper.Spec{Argv: argv, Env: env, Dir: dir, Files: []*os.File{nil, nil, nil}, Umask: -1},
 		func(e reaper.Exit) { exited <- e })
 	if err != nil {
 		return fmt.Errorf("exec %s: %w", argv[0], err)

@@ -135,12 +135,10 @@ func initPoller() error {
 
 // take returns descriptors in t for fds, descriptors of superd's table,
 // and a function that closes them again. In a shared table they are fds
-// themselves. Entries of ^uintptr(0) (closed in the child) stay as they
-// are; a descriptor named twice is taken once.
-func (t fdTable) take(fds []uintptr) ([]uintptr, func(), error) {
-	if !t.private() {
-		return fds, func() {}, nil
-	}
+// themselves. Entries of ^uintptr(0) become null, a descriptor in t (or
+// stay ^uintptr(0), closed in the child, when null is -1); a descriptor
+// named twice is taken once.
+func (t fdTable) take(fds []uintptr, null int) ([]uintptr, func(), error) {
 	local := make([]uintptr, len(fds))
 	var taken []int
 	release := func() {
@@ -150,7 +148,11 @@ func (t fdTable) take(fds []uintptr) ([]uintptr, func(), error) {
 	}
 next:
 	for i, fd := range fds {
-		if fd == ^uintptr(0) {
+		switch {
+		case fd == ^uintptr(0):
+			local[i] = uintptr(null) // -1 is ^uintptr(0)
+			continue
+		case !t.private():
 			local[i] = fd
 			continue
 		}

@@ -81,7 +81,7 @@ func TestSpawnerForksFromPrivateTable(t *testing.T) {
 	defer out.Close()
 	exits := make(chan Exit, 1)
 	_, err = r.Start(Spec{
-		Argv:  []string{"/bin/sh", "-c", "echo out; echo err >&2; ls /proc/self/fd >&2"},
+		Argv:  []string{"/bin/sh", "-c", "echo out; echo err >&2; readlink /proc/self/fd/0; ls /proc/self/fd >&2"},
 		Files: []*os.File{nil, w, w},
 		Umask: -1,
 	}, func(e Exit) { exits <- e })
@@ -93,9 +93,10 @@ func TestSpawnerForksFromPrivateTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// sh's own ls lists 0 (closed: absent), 1, 2 and ls's directory.
-	if !bytes.HasPrefix(got, []byte("out\nerr\n")) || bytes.Count(got, []byte("\n")) > 5 {
-		t.Errorf("child's output = %q; want out, err and its few descriptors", got)
+	// stdin (nil) is /dev/null; sh's own ls lists 0, 1, 2 and ls's
+	// directory.
+	if !bytes.HasPrefix(got, []byte("out\nerr\n/dev/null\n")) || bytes.Count(got, []byte("\n")) > 7 {
+		t.Errorf("child's output = %q; want out, err, stdin on /dev/null and its few descriptors", got)
 	}
 	select {
 	case e := <-exits:
@@ -116,7 +117,7 @@ func TestSpawnerForksFromPrivateTable(t *testing.T) {
 		}
 	}
 	if len(table) > 8 {
-		t.Errorf("spawner's table = %q; want stdio, the poller's and superd's pidfd only", table)
+		t.Errorf("spawner's table = %q; want stdio, the poller's, superd's pidfd and the children's /dev/null only", table)
 	}
 }
 
@@ -131,8 +132,10 @@ func readAll(f *os.File, d time.Duration) ([]byte, error) {
 }
 
 // TestTake: in a private table, take copies each distinct descriptor once
-// (the same file, fstat says), keeps "closed" entries, and release closes
-// the copies; the shared table hands back the descriptors themselves.
+// (the same file, fstat says), keeps "closed" entries when there is no
+// null, and release closes the copies; the shared table hands back the
+// descriptors themselves. Either way a "closed" entry becomes the null
+// given.
 func TestTake(t *testing.T) {
 	f, err := os.Open(os.DevNull)
 	if err != nil {
@@ -146,9 +149,14 @@ func TestTake(t *testing.T) {
 	}
 	closed := ^uintptr(0)
 
-	got, release, err := sharedTable.take([]uintptr{fd, closed})
+	got, release, err := sharedTable.take([]uintptr{fd, closed}, -1)
 	if err != nil || got[0] != fd || got[1] != closed {
-		t.Errorf("sharedTable.take() = %v, %v; want the descriptors themselves", got, err)
+		t.Errorf("sharedTable.take(fd, closed; no null) = %v, %v; want the descriptors themselves", got, err)
+	}
+	release()
+	got, release, err = sharedTable.take([]uintptr{closed, fd, closed}, 7)
+	if err != nil || got[0] != 7 || got[1] != fd || got[2] != 7 {
+		t.Errorf("sharedTable.take(closed, fd, closed; null 7) = %v, %v; want 7, fd, 7", got, err)
 	}
 	release()
 
@@ -165,7 +173,7 @@ func TestTake(t *testing.T) {
 			done <- result{err: err}
 			return
 		}
-		local, release, err := table.take([]uintptr{fd, fd, closed})
+		local, release, err := table.take([]uintptr{fd, fd, closed}, -1)
 		if err != nil {
 			done <- result{err: err}
 			return

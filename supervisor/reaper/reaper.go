@@ -72,7 +72,9 @@ type Spec struct {
 	Argv []string
 	Env  []string
 	Dir  string
-	// Files become the child's fds 0, 1, 2, ...; nil entries are closed.
+	// Files become the child's fds 0, 1, 2, ...; a nil entry is
+	// /dev/null (the spawner's own, opened once: nothing to take from
+	// superd's table for it).
 	Files []*os.File
 	// Credential, when non-nil, sets uid, gid and supplementary groups.
 	Credential *syscall.Credential
@@ -148,10 +150,13 @@ type Reaper struct {
 	// sharedFSWhy is why the spawner thread shares superd's umask (nil: it
 	// has its own); set before it is ready.
 	sharedFSWhy error
-	spawnerTid  int           // the spawner thread, set before it is ready
-	shareTable  bool          // fork from superd's table (benchmarks compare)
-	splitCopy   int           // superd's pidfd left in the shared table by the split, -1: none
-	up          chan struct{} // closed once the spawner is ready
+	// nullWhy is why the spawner has no /dev/null, so that a nil entry of
+	// Spec.Files is closed in the child instead; set before it is ready.
+	nullWhy    error
+	spawnerTid int           // the spawner thread, set before it is ready
+	shareTable bool          // fork from superd's table (benchmarks compare)
+	splitCopy  int           // superd's pidfd left in the shared table by the split, -1: none
+	up         chan struct{} // closed once the spawner is ready
 
 	mu    sync.Mutex // guards the fields below
 	procs map[int]*proc
@@ -237,6 +242,9 @@ func (r *Reaper) LogSetup(logger *slog.Logger) {
 	if r.splitLeft != nil {
 		logger.Warn("reaper: the spawner's private descriptor table keeps copies of superd's descriptors", "err", r.splitLeft)
 	}
+	if r.nullWhy != nil {
+		logger.Warn("reaper: children's unset descriptors start closed", "err", r.nullWhy)
+	}
 	if r.sharedFSWhy != nil {
 		logger.Debug("reaper: a program's own umask is set by the shim", "reason", fmt.Errorf("unshare CLONE_FS: %w", r.sharedFSWhy))
 	}
@@ -274,6 +282,7 @@ func (r *Reaper) spawner(ready chan<- error) {
 	privateFS := r.sharedFSWhy == nil
 	base := unix.Umask(0o022)
 	unix.Umask(base)
+	cur := base // the thread's umask, set again only when a child's differs
 	// Nothing on this thread may log or touch superd's files from here on:
 	// their descriptors are not in its table. LogSetup logs the outcome.
 	table, shared, err := sharedTable, -1, errSharedByChoice
@@ -285,6 +294,11 @@ func (r *Reaper) spawner(ready chan<- error) {
 		r.splitLeft = err
 	} else {
 		r.sharedTableWhy = err
+	}
+	// The children's /dev/null, in the table they are forked from.
+	null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		null, r.nullWhy = -1, fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
 	r.spawnerTid = unix.Gettid()
 	ready <- nil
@@ -300,12 +314,13 @@ func (r *Reaper) spawner(ready chan<- error) {
 				}
 				shimUmask := -1
 				switch {
-				case privateFS:
+				case privateFS && mask != cur:
 					unix.Umask(mask)
-				case mask != base:
+					cur = mask
+				case !privateFS && mask != base:
 					shimUmask = mask
 				}
-				pid, err := r.forkRegister(table, req, shimUmask)
+				pid, err := r.forkRegister(table, null, req, shimUmask)
 				b.res = append(b.res, Result{Pid: pid, Err: err})
 			}
 			close(b.done)
@@ -316,9 +331,10 @@ func (r *Reaper) spawner(ready chan<- error) {
 	}
 }
 
-// forkRegister forks and registers the child under the reaping lock. A
-// umask of 0 or more is set by the shim.
-func (r *Reaper) forkRegister(table fdTable, req Request, umask int) (int, error) {
+// forkRegister forks and registers the child under the reaping lock, null
+// (in table, or -1) being its /dev/null. A umask of 0 or more is set by
+// the shim.
+func (r *Reaper) forkRegister(table fdTable, null int, req Request, umask int) (int, error) {
 	spec := req.Spec
 	attr := &syscall.SysProcAttr{Credential: spec.Credential}
 	if spec.Detach {
@@ -351,7 +367,7 @@ func (r *Reaper) forkRegister(table fdTable, req Request, umask int) (int, error
 	if attr.Foreground {
 		want = append(want[:len(want):len(want)], uintptr(spec.Ctty))
 	}
-	fds, release, err := table.take(want)
+	fds, release, err := table.take(want, null)
 	if err != nil {
 		return 0, err
 	}
@@ -372,8 +388,8 @@ func (r *Reaper) forkRegister(table fdTable, req Request, umask int) (int, error
 	return pid, nil
 }
 
-// fileFds returns the descriptors of files, ^uintptr(0) (closed in the
-// child) for nil entries.
+// fileFds returns the descriptors of files, ^uintptr(0) (the spawner's
+// /dev/null) for nil entries.
 func fileFds(files []*os.File) []uintptr {
 	fds := make([]uintptr, len(files))
 	for i, f := range files {

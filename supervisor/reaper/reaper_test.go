@@ -373,6 +373,7 @@ func TestStartAll(t *testing.T) {
 	}{
 		{"one", []child{ok(-1)}},
 		{"all start, own umasks", []child{ok(0o027), ok(-1), ok(0o077), ok(0o002)}},
+		{"one umask twice, then superd's", []child{ok(0o027), ok(0o027), ok(-1), ok(-1)}},
 		{"exec fails in the middle", []child{ok(0o027), {argv: []string{"/nonexistent/cmd"}, umask: -1, want: syscall.ENOENT}, ok(0o077)}},
 		{"not executable in the middle", []child{ok(-1), {argv: []string{"/etc/passwd"}, umask: -1, want: syscall.EACCES}, ok(-1)}},
 		{"chdir fails in the middle", []child{ok(-1), {dir: "/nonexistent", umask: 0o077, want: syscall.ENOENT}, ok(0o027)}},

@@ -142,7 +142,7 @@ func TestChildHygiene(t *testing.T) {
 		}
 	})
 
-	t.Run("only fds 0 1 2", func(t *testing.T) {
+	t.Run("only fds 0 1 2, stdin on /dev/null", func(t *testing.T) {
 		for _, n := range names {
 			ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pids[n]))
 			if err != nil {
@@ -160,6 +160,9 @@ func TestChildHygiene(t *testing.T) {
 					targets = append(targets, fd+"->"+l)
 				}
 				t.Errorf("%s: open fds %v; want only 0, 1, 2", n, targets)
+			}
+			if in, _ := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", pids[n])); in != os.DevNull {
+				t.Errorf("%s: stdin is %q; want %s", n, in, os.DevNull)
 			}
 		}
 	})
