@@ -74,7 +74,8 @@ type Spec struct {
 	Dir  string
 	// Files become the child's fds 0, 1, 2, ...; a nil entry is
 	// /dev/null (the spawner's own, opened once: nothing to take from
-	// superd's table for it).
+	// superd's table for it), or closed where /dev/null cannot be opened
+	// (LogSetup warns).
 	Files []*os.File
 	// Credential, when non-nil, sets uid, gid and supplementary groups.
 	Credential *syscall.Credential
