@@ -1,10 +1,6 @@
 package config
 
-import (
-	"runtime"
-	"strings"
-	"sync"
-)
+import "strings"
 
 // A large file is parsed in pieces and the pieces' tables merged. The
 // TOML library checks each table header against every key it has seen
@@ -47,11 +43,11 @@ const minCuts = 256
 const maxTables = 64
 
 // parseTOML parses text into its tables, as the library does for the
-// whole text, in pieces when that is sure to give the same result (see
-// above). It is safe on any text: a panic in the library becomes an error.
-func parseTOML(text string) (map[string]any, error) {
+// whole text, in pieces on procs CPUs when that is sure to give the same
+// result (see above). It is safe on any text: a panic in the library becomes an error.
+func parseTOML(text string, procs int) (map[string]any, error) {
 	if starts, ok := cutPoints(text); ok {
-		if n := runsFor(len(starts), runtime.GOMAXPROCS(0)); n > 1 {
+		if n := runsFor(len(starts), procs); n > 1 {
 			if raw, ok := parsePieces(text, starts, n); ok {
 				return raw, nil
 			}
@@ -82,17 +78,14 @@ func parsePieces(text string, starts []int, n int) (map[string]any, bool) {
 	bounds := groupCuts(starts, len(text), n)
 	raws := make([]map[string]any, len(bounds)+1)
 	errs := make([]error, len(bounds)+1)
-	var wg sync.WaitGroup
-	for i, b := range bounds {
-		wg.Add(1)
-		// exits when its piece is parsed; waited on below
-		go func() {
-			defer wg.Done()
-			raws[i+1], errs[i+1] = decodeTOML(text[b[0]:b[1]])
-		}()
-	}
-	raws[0], errs[0] = decodeTOML(text[:starts[0]])
-	wg.Wait()
+	fanOut(len(bounds)+1, func(i int) {
+		if i == 0 {
+			raws[0], errs[0] = decodeTOML(text[:starts[0]])
+			return
+		}
+		b := bounds[i-1]
+		raws[i], errs[i] = decodeTOML(text[b[0]:b[1]])
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, false

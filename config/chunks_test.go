@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -178,15 +177,14 @@ func TestLoadSameInPieces(t *testing.T) {
 		if raw, taken := parsePieces(text, starts, n); !taken || !reflect.DeepEqual(raw, whole) {
 			t.Errorf("parsePieces(%d runs) on %d CPUs: taken %v; want taken and the whole text's tables", n, procs, taken)
 		}
-		func() {
-			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
-			raw, err := parseTOML(text)
-			if err != nil || !reflect.DeepEqual(raw, whole) {
-				t.Errorf("parseTOML on %d CPUs = _, %v, not the whole text's tables", procs, err)
-			}
-			if _, err := Load(path); err != nil {
-				t.Errorf("Load on %d CPUs: %v", procs, err)
-			}
-		}()
+		raw, err := parseTOML(text, procs)
+		if err != nil || !reflect.DeepEqual(raw, whole) {
+			t.Errorf("parseTOML on %d CPUs = _, %v, not the whole text's tables", procs, err)
+		}
+		l := newLoader(hostSystem())
+		l.procs = procs
+		if _, err := l.load(path); err != nil {
+			t.Errorf("Load on %d CPUs: %v", procs, err)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -54,7 +55,11 @@ type loader struct {
 	// pending are the program and job tables of every file, in the order
 	// they were defined, for checkTables.
 	pending []pendingTable
-	procs   int // how many goroutines checkTables may use
+	// procs is how many CPUs the Load may use: the goroutines of
+	// parseTOML's pieces and of checkTables.
+	procs int
+	// checkedOn is how many goroutines checkTables used (tests check it).
+	checkedOn int
 }
 
 func newLoader(sys *system) *loader {
@@ -62,7 +67,7 @@ func newLoader(sys *system) *loader {
 		superd:   superdFields{src: newKeySource()},
 		defaults: programFields{src: newKeySource()},
 		defined:  map[string]definition{},
-		procs:    defaultProcs(),
+		procs:    runtime.GOMAXPROCS(0),
 	}
 	l.dec = decoder{errs: &l.errs, sys: sys, fields: newFieldIndexes()}
 	return l
@@ -125,7 +130,7 @@ func (l *loader) parse(name, abs string, data []byte) (f *file) {
 		l.errs.errorf(p, "nested too deeply: tables, dotted keys, arrays and inline tables may nest %d levels at most", maxDepth)
 		return nil
 	}
-	raw, err := parseTOML(text)
+	raw, err := parseTOML(text, l.procs)
 	if err != nil {
 		at, msg := syntaxError(name, err)
 		l.errs.errorf(at, "syntax error: %s", msg)

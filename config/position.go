@@ -29,12 +29,9 @@ type positions struct {
 	file string // display name
 	src  string // the text, for the full scan
 	m    map[string]keyPos
-	// full is whether every key path has been scanned, not only the
-	// short ones: into m from the start (scan with maxDepth), or into all
-	// at the first lookup of a deeper path. all holds every key path once
-	// that lookup has run; once makes it run once, as the goroutines of
-	// checkTables share a file's positions.
-	full bool
+	// all holds every key path, scanned at the first lookup of a deeper
+	// one (nil before); once makes that scan run once, as the goroutines
+	// of checkTables share a file's positions.
 	once sync.Once
 	all  map[string]keyPos
 	// tooDeep is where the text first nests deeper than maxDepth, or the
@@ -76,11 +73,7 @@ func (p *positions) val(path ...string) pos {
 func (p *positions) lookup(path []string) keyPos {
 	m := p.m
 	if len(path) > headerDepth {
-		p.once.Do(func() {
-			if p.all = p.m; !p.full {
-				p.all, p.full = scan(p.file, p.src, maxDepth).m, true
-			}
-		})
+		p.once.Do(func() { p.all = scan(p.file, p.src, maxDepth).m })
 		m = p.all
 	}
 	for n := len(path); n > 0; n-- {
@@ -122,7 +115,7 @@ func scan(file, src string, depth int) *positions {
 		size = size/8 + 1
 	}
 	m := make(map[string]keyPos, size)
-	s := &scanner{src: src, line: 1, col: 1, depth: depth, out: &positions{file: file, m: m, full: depth >= maxDepth}}
+	s := &scanner{src: src, line: 1, col: 1, depth: depth, out: &positions{file: file, m: m}}
 	if strings.HasPrefix(src, "\xef\xbb\xbf") { // a UTF-8 BOM is invisible in an editor
 		s.i = 3
 	}

@@ -75,10 +75,10 @@ last = true
 		t.Run(keyName(tt.path), func(t *testing.T) {
 			for _, p := range []*positions{shared, scanPositions("f.toml", src)} {
 				if got := lc(p.key(tt.path...)); got != tt.key {
-					t.Errorf("key(%q) = %s; want %s (full scan done: %v)", tt.path, got, tt.key, p.full)
+					t.Errorf("key(%q) = %s; want %s (full scan done: %v)", tt.path, got, tt.key, p.all != nil)
 				}
 				if got := lc(p.val(tt.path...)); got != tt.val {
-					t.Errorf("val(%q) = %s; want %s (full scan done: %v)", tt.path, got, tt.val, p.full)
+					t.Errorf("val(%q) = %s; want %s (full scan done: %v)", tt.path, got, tt.val, p.all != nil)
 				}
 			}
 		})
@@ -101,7 +101,7 @@ func TestValidConfigScansOnce(t *testing.T) {
 	if len(cfg.Programs) != 20 || len(l.parsed) != 1 {
 		t.Fatalf("%d programs from %d files; want 20 from 1", len(cfg.Programs), len(l.parsed))
 	}
-	if l.parsed[0].pos.full {
+	if l.parsed[0].pos.all != nil {
 		t.Errorf("a valid config was scanned for every key; want its tables only")
 	}
 }

@@ -1,10 +1,5 @@
 package config
 
-import (
-	"runtime"
-	"sync"
-)
-
 // The steps that concern one [program.NAME] or [job.NAME] table alone
 // (decoding it, merging [defaults] in, the built-in defaults, the checks
 // of several of its keys) are about two thirds of a Load of 100 or 500
@@ -46,30 +41,22 @@ type checker struct {
 }
 
 // checkTables takes every pending table through its steps, on up to
-// l.procs goroutines.
+// l.procs goroutines (fanOut).
 func (l *loader) checkTables() {
 	n := len(l.pending)
 	runs := tableRuns(n, l.procs)
 	checkers := make([]checker, runs)
-	var wg sync.WaitGroup
 	size := (n + runs - 1) / runs
-	for i := range runs {
+	fanOut(runs, func(i int) {
 		c := &checkers[i]
 		c.dec = decoder{errs: &c.errs, sys: l.dec.sys, fields: l.dec.fields}
 		c.defaults = &l.defaults
-		part := l.pending[min(n, i*size):min(n, (i+1)*size)]
-		if i == runs-1 {
-			c.check(part) // the last share on this goroutine
-			continue
-		}
-		// exits when its share is checked; joined by wg.Wait below
-		wg.Go(func() { c.check(part) })
-	}
-	wg.Wait()
+		c.check(l.pending[min(n, i*size):min(n, (i+1)*size)])
+	})
 	for i := range checkers {
 		l.errs.errs = append(l.errs.errs, checkers[i].errs.errs...)
 	}
-	l.pending = nil
+	l.pending, l.checkedOn = nil, runs
 }
 
 // check takes each table of part through its steps.
@@ -84,6 +71,3 @@ func (c *checker) check(part []pendingTable) {
 		c.validateProgram(pt.p)
 	}
 }
-
-// defaultProcs is how many goroutines a Load may use.
-func defaultProcs() int { return runtime.GOMAXPROCS(0) }

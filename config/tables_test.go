@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -82,13 +83,17 @@ func TestLoadSameOnManyGoroutines(t *testing.T) {
 			if err := os.WriteFile(path, []byte(mixedTables(n, bad)), 0o644); err != nil {
 				t.Fatal(err)
 			}
+			// load loads on procs CPUs and checks that the tables were
+			// shared out among that many goroutines: were they not, the
+			// comparisons below would compare one goroutine with itself.
 			load := func(procs int) (*Config, error) {
 				l := newLoader(hostSystem())
 				l.procs = procs
-				if runs := tableRuns(n+n/4, procs); procs > 1 && runs != procs {
-					t.Fatalf("tableRuns(%d, %d) = %d; the test wants %d goroutines", n+n/4, procs, runs, procs)
+				cfg, err := l.load(path)
+				if l.checkedOn != procs {
+					t.Fatalf("load on %d CPUs checked the tables on %d goroutines; want %d", procs, l.checkedOn, procs)
 				}
-				return l.load(path)
+				return cfg, err
 			}
 			one, errOne := load(1)
 			for _, procs := range []int{2, 4} {
@@ -114,5 +119,17 @@ func TestLoadSameOnManyGoroutines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFanOut(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 5} {
+		runs := make([]atomic.Int32, n)
+		fanOut(n, func(i int) { runs[i].Add(1) })
+		for i := range runs {
+			if got := runs[i].Load(); got != 1 {
+				t.Errorf("fanOut(%d): f(%d) ran %d times; want once", n, i, got)
+			}
+		}
 	}
 }
