@@ -29,7 +29,7 @@ import (
 const pumpGrace = 2 * time.Second
 
 // runDaemon runs the supervisor until a drain completes. Order: signals →
-// reaper (its spawner thread sets up meanwhile) → load and validate the
+// reaper (its spawner threads set up meanwhile) → load and validate the
 // config (before touching anything outside superd) → subreaper → state
 // dir and socket → supervisor loop (autostart). On SIGTERM: drain → close
 // the socket → stop the reaper.
@@ -63,9 +63,9 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGPIPE)
 	defer signal.Stop(sigs)
 
-	// The reaper sets up its spawner thread while the config loads: it
-	// touches nothing outside superd, and is stopped again if the config
-	// is refused.
+	// The reaper sets up its spawner threads while the config loads: they
+	// touch nothing outside superd, and the reaper is stopped again if the
+	// config is refused.
 	reaperCtx, stopReaper := context.WithCancel(context.Background())
 	defer stopReaper()
 	rp := reaper.New()

@@ -15,7 +15,7 @@ import (
 // ends per running child. Starting N children that way is O(N²): at 500
 // programs, close-on-exec alone took about a tenth of a start's CPU.
 //
-// So the spawner thread forks from a descriptor table of its own
+// So each spawner thread forks from a descriptor table of its own
 // (unshare CLONE_FILES), which holds almost nothing: before each fork it
 // takes a copy of just the child's descriptors from superd's table with
 // pidfd_getfd(2) on superd's own pidfd, and closes them after the fork.
@@ -26,12 +26,12 @@ import (
 // This relies on the Go runtime never running another goroutine on a
 // locked thread, and never cloning a new thread from one: newm hands
 // thread creation to its template thread when the current M is locked
-// (runtime/proc.go), so no thread but the spawner's ever gets its table.
-// On the spawner thread itself only the runtime's poller descriptors are
+// (runtime/proc.go), so no thread but a spawner's ever gets its table.
+// On a spawner thread itself only the runtime's poller descriptors are
 // used by code other than the spawner's own (netpollBreak may run there),
 // and those stay open in its table.
 
-// fdTable is the descriptor table the spawner thread forks from.
+// fdTable is the descriptor table a spawner thread forks from.
 type fdTable struct {
 	// self is superd's pidfd in the spawner's private table; -1 when the
 	// table is shared with the rest of superd.

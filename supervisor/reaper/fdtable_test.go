@@ -43,17 +43,25 @@ func TestSpawnerForksFromPrivateTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	r := startReaper(t)
-	if r.sharedTableWhy != nil {
-		t.Fatalf("spawner forks from superd's table: %v; want a private table on this kernel", r.sharedTableWhy)
+	r := startReaperN(t, 2)
+	if len(r.setups) != 2 {
+		t.Fatalf("%d spawner threads set up; want 2", len(r.setups))
 	}
-	if r.splitLeft != nil {
-		t.Errorf("the split left copies open: %v", r.splitLeft)
+	for i, st := range r.setups {
+		if st.sharedTableWhy != nil {
+			t.Fatalf("spawner thread %d forks from superd's table: %v; want a private table on this kernel", i, st.sharedTableWhy)
+		}
+		if st.splitLeft != nil {
+			t.Errorf("spawner thread %d: the split left copies open: %v", i, st.splitLeft)
+		}
+		if st.tid == os.Getpid() {
+			t.Fatalf("spawner thread %d runs on the leader thread, whose table pidfd_getfd reads", i)
+		}
 	}
-	if r.spawnerTid == os.Getpid() {
-		t.Fatal("the spawner runs on the leader thread, whose table pidfd_getfd reads")
+	if r.setups[0].tid == r.setups[1].tid {
+		t.Fatalf("both spawners run on thread %d; want two threads", r.setups[0].tid)
 	}
-	// The pidfd the spawner opened before the split is gone from superd's
+	// The pidfds the spawners opened before the split is gone from superd's
 	// table (Run closed it); the spawner keeps its own copy.
 	for _, l := range links(t, os.Getpid()) {
 		if strings.Contains(l, "[pidfd]") {
@@ -107,17 +115,19 @@ func TestSpawnerForksFromPrivateTable(t *testing.T) {
 		t.Fatal("child's exit never delivered")
 	}
 
-	table := links(t, r.spawnerTid)
-	for _, l := range table {
-		if strings.HasPrefix(l, "0 ") || strings.HasPrefix(l, "1 ") || strings.HasPrefix(l, "2 ") {
-			continue // the test's own stdio
+	for i, st := range r.setups {
+		table := links(t, st.tid)
+		for _, l := range table {
+			if strings.HasPrefix(l, "0 ") || strings.HasPrefix(l, "1 ") || strings.HasPrefix(l, "2 ") {
+				continue // the test's own stdio
+			}
+			if strings.Contains(l, "socket:") || strings.Contains(l, "pipe:") {
+				t.Errorf("spawner thread %d's table holds %s; want none of superd's sockets or pipes", i, l)
+			}
 		}
-		if strings.Contains(l, "socket:") || strings.Contains(l, "pipe:") {
-			t.Errorf("spawner's table holds %s; want none of superd's sockets or pipes", l)
+		if len(table) > 8 {
+			t.Errorf("spawner thread %d's table = %q; want stdio, the poller's, superd's pidfd and the children's /dev/null only", i, table)
 		}
-	}
-	if len(table) > 8 {
-		t.Errorf("spawner's table = %q; want stdio, the poller's, superd's pidfd and the children's /dev/null only", table)
 	}
 }
 
@@ -236,16 +246,20 @@ func sameTable(t *testing.T, a, b int) bool {
 	return r == 0
 }
 
-// TestOnlySpawnerHasPrivateTable: the spawner's table is its alone. The
-// runtime must not clone a new thread from the spawner's (it readies
-// goroutines after each batch, which may start threads): every thread of
-// the process but the spawner shares the leader's table, also after
+// TestOnlySpawnerHasPrivateTable: each spawner thread's table is its
+// alone. The runtime must not clone a new thread from a spawner's (it
+// readies goroutines after each batch, which may start threads): every
+// thread of the process but the spawners shares the leader's table, also after
 // batches and after goroutines blocked in system calls made the runtime
 // start more threads.
 func TestOnlySpawnerHasPrivateTable(t *testing.T) {
-	r := startReaper(t)
-	if r.sharedTableWhy != nil {
-		t.Fatalf("spawner forks from superd's table: %v; want a private table on this kernel", r.sharedTableWhy)
+	r := startReaperN(t, 2)
+	spawners := map[int]bool{}
+	for i, st := range r.setups {
+		if st.sharedTableWhy != nil {
+			t.Fatalf("spawner thread %d forks from superd's table: %v; want a private table on this kernel", i, st.sharedTableWhy)
+		}
+		spawners[st.tid] = true
 	}
 	null, err := os.Open(os.DevNull)
 	if err != nil {
@@ -296,7 +310,7 @@ func TestOnlySpawnerHasPrivateTable(t *testing.T) {
 		shares := sameTable(t, os.Getpid(), tid)
 		_, private := privateThreads.Load(tid) // this test's spawner, or an earlier test's
 		switch {
-		case tid == r.spawnerTid && shares:
+		case spawners[tid] && shares:
 			t.Errorf("the spawner thread %d shares the leader's table", tid)
 		case !private && !shares:
 			t.Errorf("thread %d of %d does not share the leader's table: a thread cloned from a spawner's?", tid, len(tasks))

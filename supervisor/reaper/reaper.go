@@ -3,15 +3,18 @@
 // A supervisor that is also a subreaper (or PID 1) must reap orphans with
 // wait4(-1), and any other waiter on a single pid (exec.Cmd.Wait,
 // os.Process.Wait) races it: whoever reaps first steals the other's exit
-// status. So every child is started through a Reaper, which registers its pid
-// under the same lock that the reap loop holds while it calls wait4: a child
-// that exits within microseconds cannot be reaped before it is known.
+// status. So every child is started through a Reaper, which forks it and
+// registers its pid under a lock (forkMu) that the reap loop holds while it
+// calls wait4: a child that exits within microseconds cannot be reaped
+// before it is known.
 //
-// Every fork happens on one goroutine locked to one OS thread that never
-// exits, because Linux delivers Pdeathsig when the thread that forked dies,
-// not the process. That thread also has a private umask (unshare CLONE_FS;
-// where that is refused, the shim sets a child's umask), so each child gets
-// its own without touching superd's, and a private
+// Every fork happens on a spawner thread: a goroutine locked to an OS
+// thread that never exits, because Linux delivers Pdeathsig when the thread
+// that forked dies, not the process. There are two where superd may use two
+// CPUs (spawnerThreads): a fork with CLONE_VFORK waits for the child's exec,
+// and the other thread forks meanwhile. Each thread has a private umask
+// (unshare CLONE_FS; where that is refused, the shim sets a child's umask),
+// so each child gets its own without touching superd's, and a private
 // descriptor table holding little more than each child's own descriptors
 // while it is forked (see fdTable), so a fork does not copy, and its exec
 // close, every pipe superd holds.
@@ -110,6 +113,7 @@ type Request struct {
 	// fds are Spec.Files' descriptors, read on the caller's goroutine: the
 	// spawner thread's table may not be superd's (see fdTable).
 	fds []uintptr
+	seq int // the request's place in its batch
 }
 
 // Result is the outcome of one Request: the child's pid, or why it did not
@@ -119,45 +123,64 @@ type Result struct {
 	Err error
 }
 
-// batch is what StartAll hands the spawner thread: the thread forks each
-// request as it arrives on reqs, appends its result to res, and closes done
-// once reqs is closed.
+// batch is what StartAll hands the spawner threads: each thread serving it
+// takes requests from reqs as they arrive, forks them and puts each result
+// at its request's place in res, until reqs is closed; then it calls
+// served.Done.
 type batch struct {
-	reqs chan Request
-	res  []Result
-	done chan struct{}
+	reqs   chan Request
+	served sync.WaitGroup
+
+	mu  sync.Mutex // guards res: the caller grows it while threads fill it
+	res []Result
 }
 
 // batchAhead is how many requests StartAll's caller may make ahead of the
-// spawner thread. It can fill up, harmlessly: the caller then waits for the
+// spawner threads. It can fill up, harmlessly: the caller then waits for a
 // thread to take the next request, which only paces it; the buffer is there
 // so the caller runs ahead instead of handing over each request alone.
 const batchAhead = 16
+
+// maxSpawnerThreads is how many spawner threads a Reaper has at most. With
+// CLONE_VFORK a fork waits for its child's exec, about half of the child's
+// cost before it runs; a second thread forks the next child meanwhile.
+// Measured on 2 CPUs: a start of 500 programs 10 % sooner with two threads
+// than with one, no sooner with three (docs/BENCHMARKS.md, "Start, ninth
+// round").
+const maxSpawnerThreads = 2
+
+// spawnerThreads is how many spawner threads a Reaper starts: one per CPU
+// that superd may use, at most maxSpawnerThreads.
+func spawnerThreads() int { return min(maxSpawnerThreads, runtime.GOMAXPROCS(0)) }
 
 // Reaper starts children, reaps every child and orphan, and delivers each
 // registered child's exit to the function given at its start. Its methods are
 // safe for concurrent use.
 type Reaper struct {
 	shim    string // path of superd's binary for the rlimit shim
-	spawn   chan *batch
+	threads int    // spawner threads Run starts
+	// spawn holds one channel per spawner thread, which takes the batches
+	// sent on it: every batch goes to the first thread, and its second
+	// request brings in the others. startMu makes that one batch at a
+	// time, so a thread is always free to take it.
+	spawn   []chan *batch
+	startMu sync.Mutex
 	stopped chan struct{} // closed when Run returns
 	orphans atomic.Uint64
-	// sharedTableWhy is why the spawner thread forks from superd's own
-	// descriptor table (nil: from a private one); set before it is ready.
-	sharedTableWhy error
-	// splitLeft, with a private table, says why descriptors superd had
-	// when it was split may stay open in it.
-	splitLeft error
-	// sharedFSWhy is why the spawner thread shares superd's umask (nil: it
-	// has its own); set before it is ready.
-	sharedFSWhy error
-	// nullWhy is why the spawner has no /dev/null, so that a nil entry of
-	// Spec.Files is closed in the child instead; set before it is ready.
-	nullWhy    error
-	spawnerTid int           // the spawner thread, set before it is ready
+	// setups are how each spawner thread was set up, in the order of
+	// spawn; filled before up is closed.
+	setups     []spawnerSetup
 	shareTable bool          // fork from superd's table (benchmarks compare)
-	splitCopy  int           // superd's pidfd left in the shared table by the split, -1: none
-	up         chan struct{} // closed once the spawner is ready
+	up         chan struct{} // closed once every spawner thread is ready
+	// beforeFork, when set (by tests), is called on the spawner thread
+	// with each request before it is forked.
+	beforeFork func(Request)
+
+	// forkMu is held for reading across each fork and the registration of
+	// its pid, and for writing by reap around wait4: a child that exits
+	// within microseconds cannot be reaped before it is known, and the
+	// spawner threads still fork side by side.
+	forkMu sync.RWMutex
 
 	mu    sync.Mutex // guards the fields below
 	procs map[int]*proc
@@ -178,21 +201,51 @@ type proc struct {
 	done func(Exit)
 }
 
-// New returns a Reaper. Nothing runs until Run is called.
-func New() *Reaper {
+// New returns a Reaper with spawnerThreads spawner threads. Nothing runs
+// until Run is called.
+func New() *Reaper { return newReaper(spawnerThreads()) }
+
+// newReaper returns a Reaper with threads spawner threads (at least one).
+func newReaper(threads int) *Reaper {
 	shim, _ := os.Executable()
-	return &Reaper{
+	r := &Reaper{
 		shim:    shim,
-		spawn:   make(chan *batch),
+		threads: max(1, threads),
 		stopped: make(chan struct{}),
 		up:      make(chan struct{}),
 		procs:   make(map[int]*proc),
 	}
+	for range r.threads {
+		r.spawn = append(r.spawn, make(chan *batch))
+	}
+	return r
+}
+
+// spawnerSetup is how a spawner thread was set up, where it is not as
+// designed.
+type spawnerSetup struct {
+	tid int // the thread
+	// sharedTableWhy is why the thread forks from superd's own descriptor
+	// table (nil: from a private one).
+	sharedTableWhy error
+	// splitLeft, with a private table, says why descriptors superd had
+	// when it was split may stay open in it.
+	splitLeft error
+	// sharedFSWhy is why the thread shares superd's umask (nil: it has
+	// its own).
+	sharedFSWhy error
+	// nullWhy is why the thread has no /dev/null, so that a nil entry of
+	// Spec.Files is closed in the child instead.
+	nullWhy error
+	// splitCopy is superd's pidfd left in the shared table by the split
+	// (-1: none); Run closes it from a thread that shares that table.
+	splitCopy int
+	err       error // the thread cannot fork at all
 }
 
 // Run reaps on every SIGCHLD and serves Start until ctx is done. The spawner
-// thread it starts is never released (it must outlive every non-detached
-// child); it serves nothing after Run returns.
+// threads it starts are never released (each must outlive every
+// non-detached child it forked); they serve nothing after Run returns.
 func (r *Reaper) Run(ctx context.Context) error {
 	sigchld := make(chan os.Signal, 1)
 	signal.Notify(sigchld, syscall.SIGCHLD)
@@ -203,18 +256,31 @@ func (r *Reaper) Run(ctx context.Context) error {
 		close(r.stopped)
 		return fmt.Errorf("reaper: %w", err)
 	}
-	ready := make(chan error, 1)
-	// exits never: the thread must outlive every child it forked, and Go
-	// gives no way to end a locked goroutine without ending its thread.
-	go r.spawner(ready)
-	if err := <-ready; err != nil {
-		close(r.stopped) // Start returns ErrStopped instead of blocking
-		return err
+	// The threads set up side by side; each sends its setup once.
+	ready := make([]chan spawnerSetup, r.threads)
+	for i := range ready {
+		ready[i] = make(chan spawnerSetup, 1)
+		// exits never: the thread must outlive every child it forked, and
+		// Go gives no way to end a locked goroutine without ending its
+		// thread.
+		go r.spawner(r.spawn[i], ready[i])
 	}
-	if r.splitCopy >= 0 {
-		// This goroutine's thread shares superd's table (only the
-		// spawner's is private): the copy the split left there goes.
-		unix.Close(r.splitCopy)
+	var failed error
+	for _, c := range ready {
+		st := <-c
+		if st.splitCopy >= 0 {
+			// This goroutine's thread shares superd's table (only the
+			// spawners' are private): the copy the split left there goes.
+			unix.Close(st.splitCopy)
+		}
+		if st.err != nil && failed == nil {
+			failed = st.err
+		}
+		r.setups = append(r.setups, st)
+	}
+	if failed != nil {
+		close(r.stopped) // Start returns ErrStopped instead of blocking
+		return failed
 	}
 	close(r.up)
 	defer close(r.stopped)
@@ -231,45 +297,54 @@ func (r *Reaper) Run(ctx context.Context) error {
 	}
 }
 
-// LogSetup logs how the spawner thread was set up where it is not as
-// designed: a Warn when its private descriptor table kept copies of
-// superd's descriptors, a Debug when it forks from superd's own table or
-// shares superd's umask. Run does not log (it may start before superd
-// has its logger); call LogSetup once Up is closed.
+// LogSetup logs how the spawner threads were set up where it is not as
+// designed: a Warn when a private descriptor table kept copies of superd's
+// descriptors or there is no /dev/null, a Debug when a thread forks from
+// superd's own table or shares superd's umask. The threads set up alike,
+// so a line that several would log is logged once. Run does not log (it
+// may start before superd has its logger); call LogSetup once Up is
+// closed.
 func (r *Reaper) LogSetup(logger *slog.Logger) {
-	if r.sharedTableWhy != nil {
-		logger.Debug("reaper: forking from superd's own descriptor table", "reason", r.sharedTableWhy)
+	seen := map[string]bool{}
+	log := func(level slog.Level, msg, key string, err error) {
+		if err == nil || seen[msg+err.Error()] {
+			return
+		}
+		seen[msg+err.Error()] = true
+		logger.Log(context.Background(), level, msg, key, err)
 	}
-	if r.splitLeft != nil {
-		logger.Warn("reaper: the spawner's private descriptor table keeps copies of superd's descriptors", "err", r.splitLeft)
-	}
-	if r.nullWhy != nil {
-		logger.Warn("reaper: children's unset descriptors start closed", "err", r.nullWhy)
-	}
-	if r.sharedFSWhy != nil {
-		logger.Debug("reaper: a program's own umask is set by the shim", "reason", fmt.Errorf("unshare CLONE_FS: %w", r.sharedFSWhy))
+	for _, st := range r.setups {
+		log(slog.LevelDebug, "reaper: forking from superd's own descriptor table", "reason", st.sharedTableWhy)
+		log(slog.LevelWarn, "reaper: the spawner's private descriptor table keeps copies of superd's descriptors", "err", st.splitLeft)
+		log(slog.LevelWarn, "reaper: children's unset descriptors start closed", "err", st.nullWhy)
+		if st.sharedFSWhy != nil {
+			log(slog.LevelDebug, "reaper: a program's own umask is set by the shim", "reason", fmt.Errorf("unshare CLONE_FS: %w", st.sharedFSWhy))
+		}
 	}
 }
 
-// spawner forks every child from one locked OS thread.
-func (r *Reaper) spawner(ready chan<- error) {
+// spawner is one spawner thread: it sets itself up, sends how on ready,
+// and then forks the requests of every batch sent on batches.
+func (r *Reaper) spawner(batches <-chan *batch, ready chan<- spawnerSetup) {
 	runtime.LockOSThread()
 	if unix.Gettid() == unix.Getpid() {
 		// The leader thread's table must stay superd's: pidfd_getfd on
 		// superd's pidfd reads it (see fdTable). Hand over to a goroutine
 		// on another thread, holding this one until it is set up so that
 		// it cannot be scheduled here.
-		next := make(chan error, 1)
-		go r.spawner(next)
+		next := make(chan spawnerSetup, 1)
+		go r.spawner(batches, next)
 		ready <- <-next
 		runtime.UnlockOSThread()
 		return
 	}
+	st := spawnerSetup{tid: unix.Gettid(), splitCopy: -1}
 	// A child starts with the signal mask of the thread that forked it (the
 	// runtime saves it before fork and restores it in the child), and superd
 	// may have inherited blocked signals: every child starts with none.
 	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &unix.Sigset_t{}, nil); err != nil {
-		ready <- fmt.Errorf("reaper: clear the spawner thread's signal mask: %w", err)
+		st.err = fmt.Errorf("reaper: clear the spawner thread's signal mask: %w", err)
+		ready <- st
 		return
 	}
 	// A private fs struct (cwd, umask) for this thread, so Umask below
@@ -279,52 +354,33 @@ func (r *Reaper) spawner(ready chan<- error) {
 	// instead: a umask is per fs struct, and changing superd's around a
 	// fork would give it to what superd creates meanwhile (a notify
 	// socket, a log file).
-	r.sharedFSWhy = unix.Unshare(unix.CLONE_FS)
-	privateFS := r.sharedFSWhy == nil
-	base := unix.Umask(0o022)
-	unix.Umask(base)
-	cur := base // the thread's umask, set again only when a child's differs
+	st.sharedFSWhy = unix.Unshare(unix.CLONE_FS)
+	t := spawnerThread{privateFS: st.sharedFSWhy == nil}
+	t.base = unix.Umask(0o022)
+	unix.Umask(t.base)
+	t.cur = t.base
 	// Nothing on this thread may log or touch superd's files from here on:
 	// their descriptors are not in its table. LogSetup logs the outcome.
 	table, shared, err := sharedTable, -1, errSharedByChoice
 	if !r.shareTable {
 		table, shared, err = privateTable()
 	}
-	r.splitCopy = shared
+	t.table, st.splitCopy = table, shared
 	if table.private() {
-		r.splitLeft = err
+		st.splitLeft = err
 	} else {
-		r.sharedTableWhy = err
+		st.sharedTableWhy = err
 	}
 	// The children's /dev/null, in the table they are forked from.
-	null, err := unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
+	t.null, err = unix.Open(os.DevNull, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
-		null, r.nullWhy = -1, fmt.Errorf("open %s: %w", os.DevNull, err)
+		t.null, st.nullWhy = -1, fmt.Errorf("open %s: %w", os.DevNull, err)
 	}
-	r.spawnerTid = unix.Gettid()
-	ready <- nil
+	ready <- st
 	for {
 		select {
-		case b := <-r.spawn:
-			// Back to back, as the caller makes them: one hand-over
-			// between threads per batch, not per child.
-			for req := range b.reqs {
-				mask := base
-				if req.Spec.Umask >= 0 {
-					mask = req.Spec.Umask
-				}
-				shimUmask := -1
-				switch {
-				case privateFS && mask != cur:
-					unix.Umask(mask)
-					cur = mask
-				case !privateFS && mask != base:
-					shimUmask = mask
-				}
-				pid, err := r.forkRegister(table, null, req, shimUmask)
-				b.res = append(b.res, Result{Pid: pid, Err: err})
-			}
-			close(b.done)
+		case b := <-batches:
+			r.serve(&t, b)
 		case <-r.stopped:
 			// Keep the thread: block forever without taking requests.
 			select {}
@@ -332,7 +388,43 @@ func (r *Reaper) spawner(ready chan<- error) {
 	}
 }
 
-// forkRegister forks and registers the child under the reaping lock, null
+// spawnerThread is what one spawner thread forks with.
+type spawnerThread struct {
+	table     fdTable
+	null      int  // the children's /dev/null in table, or -1
+	privateFS bool // the thread has its own umask
+	base      int  // superd's umask
+	cur       int  // the thread's umask, set again only when a child's differs
+}
+
+// serve forks b's requests as they arrive, back to back (one hand-over
+// between threads per batch, not per child), until b.reqs is closed.
+func (r *Reaper) serve(t *spawnerThread, b *batch) {
+	defer b.served.Done()
+	for req := range b.reqs {
+		mask := t.base
+		if req.Spec.Umask >= 0 {
+			mask = req.Spec.Umask
+		}
+		shimUmask := -1
+		switch {
+		case t.privateFS && mask != t.cur:
+			unix.Umask(mask)
+			t.cur = mask
+		case !t.privateFS && mask != t.base:
+			shimUmask = mask
+		}
+		if r.beforeFork != nil {
+			r.beforeFork(req)
+		}
+		pid, err := r.forkRegister(t.table, t.null, req, shimUmask)
+		b.mu.Lock()
+		b.res[req.seq] = Result{Pid: pid, Err: err}
+		b.mu.Unlock()
+	}
+}
+
+// forkRegister forks and registers the child under forkMu, null
 // (in table, or -1) being its /dev/null. A umask of 0 or more is set by
 // the shim.
 func (r *Reaper) forkRegister(table fdTable, null int, req Request, umask int) (int, error) {
@@ -377,15 +469,17 @@ func (r *Reaper) forkRegister(table fdTable, null int, req Request, umask int) (
 		attr.Ctty = int(fds[len(fds)-1])
 		fds = fds[:len(fds)-1]
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.forkMu.RLock()
+	defer r.forkMu.RUnlock()
 	// As os.StartProcess, but without the pidfd it would open and keep.
 	pid, err := syscall.ForkExec(name, argv, &syscall.ProcAttr{Dir: spec.Dir, Env: env, Files: fds, Sys: attr})
 	runtime.KeepAlive(spec.Files) // no finalizer closes them before the fork
 	if err != nil {
 		return 0, &os.PathError{Op: "fork/exec", Path: name, Err: err}
 	}
+	r.mu.Lock()
 	r.procs[pid] = &proc{done: req.Done}
+	r.mu.Unlock()
 	return pid, nil
 }
 
@@ -402,7 +496,7 @@ func fileFds(files []*os.File) []uintptr {
 	return fds
 }
 
-// Up returns a channel closed once Run's spawner thread is ready to fork.
+// Up returns a channel closed once Run's spawner threads are ready to fork.
 // It is never closed when Run fails before that; Run then returns why.
 func (r *Reaper) Up() <-chan struct{} { return r.up }
 
@@ -443,49 +537,63 @@ func (r *Reaper) Start(spec Spec, done func(Exit)) (int, error) {
 	return res[0].Pid, res[0].Err
 }
 
-// StartAll starts every request reqs yields, as Start would, in order and
-// back to back on the spawner thread, and returns one Result per request in
-// the same order. The thread forks each request as soon as it is yielded,
-// while reqs (on the caller's goroutine) makes the next one; the batch
-// costs one hand-over to the thread and back, where a Start per child
-// costs one each. reqs must not call the Reaper: the thread serves this
-// batch alone until reqs returns. A request that fails (fork, exec, chdir)
-// gets its error and never a call of its Done; the requests after it are
-// still started. After Run has returned, every Result is ErrStopped.
+// StartAll starts every request reqs yields, as Start would, and returns
+// one Result per request in the same order. The spawner threads take the
+// requests in order, each as soon as it is yielded, while reqs (on the
+// caller's goroutine) makes the next one; with two threads, two children
+// are forked at once, so a child may exec before one requested earlier.
+// A batch costs one hand-over to each thread and back, where a Start per
+// child costs one each. reqs must not call the Reaper: the threads serve
+// this batch alone until reqs returns, and other callers wait. A request
+// that fails (fork, exec, chdir) gets its error and never a call of its
+// Done; the requests after it are still started. After Run has returned,
+// every Result is ErrStopped.
 func (r *Reaper) StartAll(reqs iter.Seq[Request]) []Result { return r.startAll(reqs, batchAhead) }
 
 func (r *Reaper) startAll(reqs iter.Seq[Request], ahead int) []Result {
-	var b *batch
-	refused := 0 // requests yielded after Run returned
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	b := &batch{reqs: make(chan Request, ahead)}
+	serving := 0 // threads that took b
+	stopped := false
 	for req := range reqs {
-		if b == nil && refused == 0 {
-			nb := &batch{reqs: make(chan Request, ahead), done: make(chan struct{})}
+		b.mu.Lock()
+		req.seq = len(b.res)
+		b.res = append(b.res, Result{Err: ErrStopped}) // until a thread forks it
+		b.mu.Unlock()
+		// The first request brings in the first thread, the second the
+		// others: a lone Start wakes one thread only.
+		join := r.spawn[:0]
+		switch {
+		case stopped:
+			continue
+		case req.seq == 0:
+			join = r.spawn[:1]
+		case req.seq == 1:
+			join = r.spawn[1:]
+		}
+		for _, c := range join {
+			b.served.Add(1)
 			select {
-			case r.spawn <- nb:
-				b = nb
+			case c <- b: // free: startMu keeps other batches out
+				serving++
 			case <-r.stopped:
+				b.served.Done()
+				stopped = serving == 0
 			}
 		}
-		if b == nil {
-			refused++
+		if stopped {
 			continue
 		}
 		req.fds = fileFds(req.Spec.Files)
 		b.reqs <- req
 	}
-	var res []Result
-	if b != nil {
-		close(b.reqs)
-		<-b.done
-		res = b.res
-	}
-	for range refused {
-		res = append(res, Result{Err: ErrStopped})
-	}
-	return res
+	close(b.reqs)
+	b.served.Wait()
+	return b.res
 }
 
-// reap collects every exited child under the lock, then delivers the exits
+// reap collects every exited child under forkMu and mu, then delivers the exits
 // of registered ones after unlocking.
 func (r *Reaper) reap() {
 	type delivery struct {
@@ -493,6 +601,7 @@ func (r *Reaper) reap() {
 		ex Exit
 	}
 	var out []delivery
+	r.forkMu.Lock()
 	r.mu.Lock()
 	for {
 		var ws syscall.WaitStatus
@@ -516,6 +625,7 @@ func (r *Reaper) reap() {
 		out = append(out, delivery{pr, ex})
 	}
 	r.mu.Unlock()
+	r.forkMu.Unlock()
 	for _, d := range out {
 		d.pr.done(d.ex)
 	}

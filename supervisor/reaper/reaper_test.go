@@ -23,7 +23,13 @@ import (
 // after setting it up with each of opts.
 func startReaper(t testing.TB, opts ...func(*Reaper)) *Reaper {
 	t.Helper()
-	r := New()
+	return startReaperN(t, spawnerThreads(), opts...)
+}
+
+// startReaperN is startReaper with threads spawner threads.
+func startReaperN(t testing.TB, threads int, opts ...func(*Reaper)) *Reaper {
+	t.Helper()
+	r := newReaper(threads)
 	for _, o := range opts {
 		o(r)
 	}
@@ -41,8 +47,10 @@ func startReaper(t testing.TB, opts ...func(*Reaper)) *Reaper {
 	// its table left behind.
 	select {
 	case <-r.up:
-		privateThreads.Store(r.spawnerTid, true)
 	case <-r.stopped:
+	}
+	for _, st := range r.setups {
+		privateThreads.Store(st.tid, true)
 	}
 	return r
 }
@@ -356,8 +364,10 @@ func TestAdopt(t *testing.T) {
 // TestStartAll starts batches in which some children cannot start: the
 // others start all the same, each with its own umask, and each exit goes to
 // its own Done; a failure is reported for exactly the request that failed.
+// Two spawner threads share the batches, so each result must still be its
+// own request's.
 func TestStartAll(t *testing.T) {
-	r := startReaper(t)
+	r := startReaperN(t, 2)
 	base := unix.Umask(0o022)
 	unix.Umask(base)
 	type child struct {
@@ -465,7 +475,9 @@ func TestStartAllAfterStop(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
-	privateThreads.Store(r.spawnerTid, true)
+	for _, st := range r.setups {
+		privateThreads.Store(st.tid, true)
+	}
 	spec := Spec{Argv: []string{"/bin/true"}, Umask: -1}
 	res := r.StartAll(slices.Values([]Request{{Spec: spec, Done: func(Exit) {}}, {Spec: spec, Done: func(Exit) {}}}))
 	for i, x := range res {
@@ -522,6 +534,73 @@ func TestChildrenHoldNoDescriptor(t *testing.T) {
 	}
 }
 
+// TestStartAllOnTwoThreads: with two spawner threads, the second forks a
+// batch's next request while the first is still busy with its own (here
+// held back until the second child is forked), and a lone Start is
+// served as well.
+func TestStartAllOnTwoThreads(t *testing.T) {
+	second := make(chan struct{})
+	var mu sync.Mutex
+	forkedOn := map[int]int{} // request → thread
+	r := startReaperN(t, 2, func(r *Reaper) {
+		r.beforeFork = func(req Request) {
+			mu.Lock()
+			forkedOn[req.seq] = unix.Gettid()
+			mu.Unlock()
+			switch req.seq {
+			case 0:
+				select {
+				case <-second:
+				case <-time.After(10 * time.Second):
+					t.Error("the second request was not forked while the first waited: one spawner thread served the batch")
+				}
+			case 1:
+				close(second)
+			}
+		}
+	})
+	exits := make(chan Exit, 2) // buffered: holds both exits
+	reqs := []Request{
+		{Spec: Spec{Argv: []string{"/bin/sh", "-c", "exit 3"}, Umask: -1}, Done: func(e Exit) { exits <- e }},
+		{Spec: Spec{Argv: []string{"/bin/sh", "-c", "exit 4"}, Umask: -1}, Done: func(e Exit) { exits <- e }},
+	}
+	res := r.StartAll(slices.Values(reqs))
+	if len(res) != 2 || res[0].Err != nil || res[1].Err != nil {
+		t.Fatalf("StartAll() = %+v; want two started", res)
+	}
+	mu.Lock()
+	if forkedOn[0] == forkedOn[1] {
+		t.Errorf("both requests forked on thread %d; want one each on the two spawner threads", forkedOn[0])
+	}
+	mu.Unlock()
+	want := map[int]int{res[0].Pid: 3, res[1].Pid: 4}
+	for range 2 {
+		select {
+		case e := <-exits:
+			if code, ok := want[e.Pid]; !ok || e.Code() != code {
+				t.Errorf("exit of pid %d = %d; want the results' pids %d (3) and %d (4)", e.Pid, e.Code(), res[0].Pid, res[1].Pid)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("exits never delivered")
+		}
+	}
+	// A lone Start, once the batch is over: seq 0 again, not held.
+	second = make(chan struct{})
+	close(second)
+	pid, err := r.Start(Spec{Argv: []string{"/bin/true"}, Umask: -1}, func(e Exit) { exits <- e })
+	if err != nil || pid <= 0 {
+		t.Fatalf("Start() = %d, %v; want a pid", pid, err)
+	}
+	select {
+	case e := <-exits:
+		if e.Pid != pid {
+			t.Errorf("exit of pid %d; want %d", e.Pid, pid)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("exit never delivered")
+	}
+}
+
 // TestStartAllForksAsYielded: the spawner thread forks each request as soon
 // as it is yielded, while the caller makes the next one: here the caller
 // waits for the first child's output before it yields the second.
@@ -564,22 +643,30 @@ func TestStartAllForksAsYielded(t *testing.T) {
 	}
 }
 
+// TestLogSetup: what LogSetup logs for the spawner threads' setups, each
+// line once however many threads would log it.
 func TestLogSetup(t *testing.T) {
 	why := errors.New("refused")
+	other := errors.New("other")
 	tests := []struct {
-		name                          string
-		sharedTable, splitLeft, fsWhy error
-		want                          []string // lines, each holding this text; none when empty
+		name   string
+		setups []spawnerSetup
+		want   []string // lines, each holding this text; none when empty
 	}{
-		{"as designed", nil, nil, nil, nil},
-		{"shared table", why, nil, nil, []string{`level=DEBUG msg="reaper: forking from superd's own descriptor table" reason=refused`}},
-		{"split left copies", nil, why, nil, []string{`level=WARN msg="reaper: the spawner's private descriptor table keeps copies of superd's descriptors" err=refused`}},
-		{"shared umask", nil, nil, why, []string{`level=DEBUG msg="reaper: a program's own umask is set by the shim" reason="unshare CLONE_FS: refused"`}},
+		{"as designed", []spawnerSetup{{}, {}}, nil},
+		{"shared table", []spawnerSetup{{sharedTableWhy: why}, {sharedTableWhy: why}}, []string{`level=DEBUG msg="reaper: forking from superd's own descriptor table" reason=refused`}},
+		{"split left copies", []spawnerSetup{{splitLeft: why}, {splitLeft: why}}, []string{`level=WARN msg="reaper: the spawner's private descriptor table keeps copies of superd's descriptors" err=refused`}},
+		{"no /dev/null", []spawnerSetup{{nullWhy: why}}, []string{`level=WARN msg="reaper: children's unset descriptors start closed" err=refused`}},
+		{"shared umask", []spawnerSetup{{sharedFSWhy: why}, {sharedFSWhy: why}}, []string{`level=DEBUG msg="reaper: a program's own umask is set by the shim" reason="unshare CLONE_FS: refused"`}},
+		{"threads differ", []spawnerSetup{{}, {splitLeft: why}, {splitLeft: other}}, []string{
+			`level=WARN msg="reaper: the spawner's private descriptor table keeps copies of superd's descriptors" err=refused`,
+			`level=WARN msg="reaper: the spawner's private descriptor table keeps copies of superd's descriptors" err=other`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			r := &Reaper{sharedTableWhy: tt.sharedTable, splitLeft: tt.splitLeft, sharedFSWhy: tt.fsWhy}
+			r := &Reaper{setups: tt.setups}
 			r.LogSetup(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 			if len(tt.want) == 0 {
