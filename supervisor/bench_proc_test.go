@@ -21,7 +21,7 @@ import (
 func realSpawner(b *testing.B, dir string, logger *slog.Logger) (sp *ProcSpawner, outs *Outputs, stop func()) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	rp := reaper.New()
+	rp := reaper.New(reaper.SpawnerThreads())
 	rdone := make(chan error, 1)
 	// exits when cancel is called; stop waits for it
 	go func() { rdone <- rp.Run(ctx) }()

@@ -68,7 +68,7 @@ func runDaemon(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// config is refused.
 	reaperCtx, stopReaper := context.WithCancel(context.Background())
 	defer stopReaper()
-	rp := reaper.New()
+	rp := reaper.New(reaper.SpawnerThreads())
 	reaperDone := make(chan error, 1)
 	// exits when stopReaper is called; waited on below through reaperDone
 	go func() { reaperDone <- rp.Run(reaperCtx) }()

@@ -140,7 +140,7 @@ func runExec(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 
-	rp := reaper.New()
+	rp := reaper.New(1) // one command: one spawner thread
 	reaperCtx, stopReaper := context.WithCancel(context.Background())
 	reaperDone := make(chan error, 1)
 	// exits when stopReaper is called; waited on through reaperDone below

@@ -200,7 +200,7 @@ func (r *recordingStarter) started() []int {
 // startReaper runs a real Reaper until the test ends.
 func startReaper(t *testing.T) *recordingStarter {
 	t.Helper()
-	r := reaper.New()
+	r := reaper.New(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	// exits when ctx is cancelled in Cleanup, which waits on errc

@@ -11,7 +11,7 @@
 // Every fork happens on a spawner thread: a goroutine locked to an OS
 // thread that never exits, because Linux delivers Pdeathsig when the thread
 // that forked dies, not the process. There are two where superd may use two
-// CPUs (spawnerThreads): a fork with CLONE_VFORK waits for the child's exec,
+// CPUs (SpawnerThreads): a fork with CLONE_VFORK waits for the child's exec,
 // and the other thread forks meanwhile. Each thread has a private umask
 // (unshare CLONE_FS; where that is refused, the shim sets a child's umask),
 // so each child gets its own without touching superd's, and a private
@@ -149,9 +149,10 @@ const batchAhead = 16
 // round").
 const maxSpawnerThreads = 2
 
-// spawnerThreads is how many spawner threads a Reaper starts: one per CPU
-// that superd may use, at most maxSpawnerThreads.
-func spawnerThreads() int { return min(maxSpawnerThreads, runtime.GOMAXPROCS(0)) }
+// SpawnerThreads is how many spawner threads suit a Reaper that starts
+// many children: one per CPU that superd may use, at most
+// maxSpawnerThreads.
+func SpawnerThreads() int { return min(maxSpawnerThreads, runtime.GOMAXPROCS(0)) }
 
 // Reaper starts children, reaps every child and orphan, and delivers each
 // registered child's exit to the function given at its start. Its methods are
@@ -201,12 +202,10 @@ type proc struct {
 	done func(Exit)
 }
 
-// New returns a Reaper with spawnerThreads spawner threads. Nothing runs
-// until Run is called.
-func New() *Reaper { return newReaper(spawnerThreads()) }
-
-// newReaper returns a Reaper with threads spawner threads (at least one).
-func newReaper(threads int) *Reaper {
+// New returns a Reaper that forks on threads spawner threads (at least
+// one; SpawnerThreads for a supervisor, one for a single command). Nothing
+// runs until Run is called.
+func New(threads int) *Reaper {
 	shim, _ := os.Executable()
 	r := &Reaper{
 		shim:    shim,

@@ -23,13 +23,13 @@ import (
 // after setting it up with each of opts.
 func startReaper(t testing.TB, opts ...func(*Reaper)) *Reaper {
 	t.Helper()
-	return startReaperN(t, spawnerThreads(), opts...)
+	return startReaperN(t, SpawnerThreads(), opts...)
 }
 
 // startReaperN is startReaper with threads spawner threads.
 func startReaperN(t testing.TB, threads int, opts ...func(*Reaper)) *Reaper {
 	t.Helper()
-	r := newReaper(threads)
+	r := New(threads)
 	for _, o := range opts {
 		o(r)
 	}
@@ -466,7 +466,7 @@ func TestStartAll(t *testing.T) {
 // TestStartAllAfterStop: once Run has returned, every request of a batch
 // fails with ErrStopped and nothing blocks.
 func TestStartAllAfterStop(t *testing.T) {
-	r := New()
+	r := New(2)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	// exits when cancel is called just below
