@@ -158,12 +158,11 @@ func SpawnerThreads() int { return min(maxSpawnerThreads, runtime.GOMAXPROCS(0))
 // registered child's exit to the function given at its start. Its methods are
 // safe for concurrent use.
 type Reaper struct {
-	shim    string // path of superd's binary for the rlimit shim
-	threads int    // spawner threads Run starts
-	// spawn holds one channel per spawner thread, which takes the batches
-	// sent on it: every batch goes to the first thread, and its second
-	// request brings in the others. startMu makes that one batch at a
-	// time, so a thread is always free to take it.
+	shim string // path of superd's binary for the rlimit shim
+	// spawn holds one channel per spawner thread that Run starts, which
+	// takes the batches sent on it: every batch goes to the first thread,
+	// and its second request brings in the others. startMu makes that one
+	// batch at a time, so a thread is always free to take it.
 	spawn   []chan *batch
 	startMu sync.Mutex
 	stopped chan struct{} // closed when Run returns
@@ -209,12 +208,11 @@ func New(threads int) *Reaper {
 	shim, _ := os.Executable()
 	r := &Reaper{
 		shim:    shim,
-		threads: max(1, threads),
 		stopped: make(chan struct{}),
 		up:      make(chan struct{}),
 		procs:   make(map[int]*proc),
 	}
-	for range r.threads {
+	for range max(1, threads) {
 		r.spawn = append(r.spawn, make(chan *batch))
 	}
 	return r
@@ -256,7 +254,7 @@ func (r *Reaper) Run(ctx context.Context) error {
 		return fmt.Errorf("reaper: %w", err)
 	}
 	// The threads set up side by side; each sends its setup once.
-	ready := make([]chan spawnerSetup, r.threads)
+	ready := make([]chan spawnerSetup, len(r.spawn))
 	for i := range ready {
 		ready[i] = make(chan spawnerSetup, 1)
 		// exits never: the thread must outlive every child it forked, and
