@@ -172,9 +172,11 @@ type Reaper struct {
 	setups     []spawnerSetup
 	shareTable bool          // fork from superd's table (benchmarks compare)
 	up         chan struct{} // closed once every spawner thread is ready
-	// beforeFork, when set (by tests), is called on the spawner thread
-	// with each request before it is forked.
-	beforeFork func(Request)
+	// beforeFork and registering, when set (by tests), are called on the
+	// spawner thread with each request before it is forked, and with each
+	// child's pid between its fork and its registration.
+	beforeFork  func(Request)
+	registering func(pid int)
 
 	// forkMu is held for reading across each fork and the registration of
 	// its pid, and for writing by reap around wait4: a child that exits
@@ -473,6 +475,9 @@ func (r *Reaper) forkRegister(table fdTable, null int, req Request, umask int) (
 	runtime.KeepAlive(spec.Files) // no finalizer closes them before the fork
 	if err != nil {
 		return 0, &os.PathError{Op: "fork/exec", Path: name, Err: err}
+	}
+	if r.registering != nil {
+		r.registering(pid)
 	}
 	r.mu.Lock()
 	r.procs[pid] = &proc{done: req.Done}

@@ -601,6 +601,121 @@ func TestStartAllOnTwoThreads(t *testing.T) {
 	}
 }
 
+// TestStartAllConcurrent: batches and lone Starts from several goroutines
+// at once, on two spawner threads, each get their own children: every
+// result is a pid whose exit (with the code its request asked for) goes to
+// that request's Done, and to no other.
+func TestStartAllConcurrent(t *testing.T) {
+	r := startReaperN(t, 2)
+	const callers, rounds, batch = 6, 4, 5
+	type want struct {
+		pid, code int
+	}
+	errs := make(chan error, callers*rounds*(batch+1))
+	var wg sync.WaitGroup
+	for c := range callers {
+		wg.Go(func() {
+			for round := range rounds {
+				exits := make(chan Exit, batch+1) // buffered: every exit of this round
+				var reqs []Request
+				for i := range batch {
+					code := (c*rounds*batch + round*batch + i) % 200
+					reqs = append(reqs, Request{Spec: Spec{Argv: []string{"/bin/sh", "-c", "exit " + strconv.Itoa(code)}, Umask: -1}, Done: func(e Exit) { exits <- e }})
+				}
+				var wants []want
+				for i, res := range r.StartAll(slices.Values(reqs)) {
+					if res.Err != nil || res.Pid <= 0 {
+						errs <- fmt.Errorf("caller %d round %d: StartAll()[%d] = %d, %v; want a pid", c, round, i, res.Pid, res.Err)
+						return
+					}
+					wants = append(wants, want{res.Pid, (c*rounds*batch + round*batch + i) % 200})
+				}
+				pid, err := r.Start(Spec{Argv: []string{"/bin/sh", "-c", "exit 201"}, Umask: -1}, func(e Exit) { exits <- e })
+				if err != nil {
+					errs <- fmt.Errorf("caller %d round %d: Start() = %v", c, round, err)
+					return
+				}
+				wants = append(wants, want{pid, 201})
+				got := map[want]bool{}
+				for range wants {
+					select {
+					case e := <-exits:
+						got[want{e.Pid, e.Code()}] = true
+					case <-time.After(30 * time.Second):
+						errs <- fmt.Errorf("caller %d round %d: exits never delivered", c, round)
+						return
+					}
+				}
+				for _, w := range wants {
+					if !got[w] {
+						errs <- fmt.Errorf("caller %d round %d: no exit of pid %d with code %d among %v", c, round, w.pid, w.code, got)
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestExitBeforeRegistration: a child that is gone before its pid is
+// registered is not reaped as an orphan: reap cannot take forkMu until the
+// registration, and then delivers the exit to the child's Done.
+func TestExitBeforeRegistration(t *testing.T) {
+	checked := make(chan struct{})
+	r := startReaperN(t, 2, func(r *Reaper) {
+		r.registering = func(pid int) {
+			defer close(checked)
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+				st, ok := procState(pid)
+				if !ok {
+					t.Errorf("child %d was reaped before its registration", pid)
+					return
+				}
+				if st == 'Z' {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("child %d did not exit within 10s", pid)
+					return
+				}
+			}
+			if r.forkMu.TryLock() {
+				r.forkMu.Unlock()
+				t.Error("reap could take forkMu between a fork and its registration")
+			}
+		}
+	})
+	exits := make(chan Exit, 1) // one exit, sent once
+	pid, err := r.Start(Spec{Argv: []string{"/bin/sh", "-c", "exit 7"}, Umask: -1}, func(e Exit) { exits <- e })
+	if err != nil {
+		t.Fatalf("Start() = %v", err)
+	}
+	<-checked
+	select {
+	case e := <-exits:
+		if e.Pid != pid || e.Code() != 7 {
+			t.Errorf("exit = pid %d code %d; want pid %d code 7", e.Pid, e.Code(), pid)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the exit of child %d, gone before its registration, never delivered (reaped as an orphan: %d)", pid, r.Orphans())
+	}
+}
+
+// procState returns pid's state letter from /proc (Z: exited, not yet
+// reaped), and false when there is no such process.
+func procState(pid int) (byte, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	i := bytes.LastIndexByte(b, ')')
+	if err != nil || i < 0 || i+2 >= len(b) {
+		return 0, false
+	}
+	return b[i+2], true
+}
+
 // TestStartAllForksAsYielded: the spawner thread forks each request as soon
 // as it is yielded, while the caller makes the next one: here the caller
 // waits for the first child's output before it yields the second.
