@@ -272,8 +272,8 @@ func (s *Supervisor) Run(ctx context.Context) error {
 
 // spawnSome forks up to max_parallel_starts queued instances in one batch
 // (one hand-over to each of the reaper's spawner threads, not one per
-// fork), lets dependents of what now runs move (once for the batch, not per fork:
-// settle walks every instance), and kicks the loop if more wait.
+// fork), lets dependents of what now runs move (once for the batch, not
+// per fork: settle walks every instance), and kicks the loop if more wait.
 func (s *Supervisor) spawnSome(now time.Time) {
 	limit := max(s.cfg.Superd.MaxParallelStarts, 1)
 	var batch []launch

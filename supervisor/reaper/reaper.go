@@ -167,8 +167,8 @@ type Reaper struct {
 	startMu sync.Mutex
 	stopped chan struct{} // closed when Run returns
 	orphans atomic.Uint64
-	// setups are how each spawner thread was set up, in the order of
-	// spawn; filled before up is closed.
+	// setups are how each spawner thread was set up; filled before up is
+	// closed.
 	setups     []spawnerSetup
 	shareTable bool          // fork from superd's table (benchmarks compare)
 	up         chan struct{} // closed once every spawner thread is ready
@@ -256,17 +256,16 @@ func (r *Reaper) Run(ctx context.Context) error {
 		return fmt.Errorf("reaper: %w", err)
 	}
 	// The threads set up side by side; each sends its setup once.
-	ready := make([]chan spawnerSetup, len(r.spawn))
-	for i := range ready {
-		ready[i] = make(chan spawnerSetup, 1)
+	ready := make(chan spawnerSetup, len(r.spawn))
+	for _, batches := range r.spawn {
 		// exits never: the thread must outlive every child it forked, and
 		// Go gives no way to end a locked goroutine without ending its
 		// thread.
-		go r.spawner(r.spawn[i], ready[i])
+		go r.spawner(batches, ready)
 	}
 	var failed error
-	for _, c := range ready {
-		st := <-c
+	for range r.spawn {
+		st := <-ready
 		if st.splitCopy >= 0 {
 			// This goroutine's thread shares superd's table (only the
 			// spawners' are private): the copy the split left there goes.
@@ -557,7 +556,6 @@ func (r *Reaper) startAll(reqs iter.Seq[Request], ahead int) []Result {
 	defer r.startMu.Unlock()
 	b := &batch{reqs: make(chan Request, ahead)}
 	serving := 0 // threads that took b
-	stopped := false
 	for req := range reqs {
 		b.mu.Lock()
 		req.seq = len(b.res)
@@ -565,27 +563,14 @@ func (r *Reaper) startAll(reqs iter.Seq[Request], ahead int) []Result {
 		b.mu.Unlock()
 		// The first request brings in the first thread, the second the
 		// others: a lone Start wakes one thread only.
-		join := r.spawn[:0]
 		switch {
-		case stopped:
-			continue
 		case req.seq == 0:
-			join = r.spawn[:1]
-		case req.seq == 1:
-			join = r.spawn[1:]
+			serving += r.join(b, r.spawn[:1])
+		case req.seq == 1 && serving > 0:
+			serving += r.join(b, r.spawn[1:])
 		}
-		for _, c := range join {
-			b.served.Add(1)
-			select {
-			case c <- b: // free: startMu keeps other batches out
-				serving++
-			case <-r.stopped:
-				b.served.Done()
-				stopped = serving == 0
-			}
-		}
-		if stopped {
-			continue
+		if serving == 0 {
+			continue // Run has returned: no thread took b
 		}
 		req.fds = fileFds(req.Spec.Files)
 		b.reqs <- req
@@ -593,6 +578,22 @@ func (r *Reaper) startAll(reqs iter.Seq[Request], ahead int) []Result {
 	close(b.reqs)
 	b.served.Wait()
 	return b.res
+}
+
+// join hands b to the threads of threads, each free (startMu keeps other
+// batches out), and returns how many took it: none once Run has returned.
+func (r *Reaper) join(b *batch, threads []chan *batch) int {
+	n := 0
+	for _, c := range threads {
+		b.served.Add(1)
+		select {
+		case c <- b:
+			n++
+		case <-r.stopped:
+			b.served.Done()
+		}
+	}
+	return n
 }
 
 // reap collects every exited child under forkMu and mu, then delivers the exits

@@ -669,19 +669,22 @@ func TestExitBeforeRegistration(t *testing.T) {
 	r := startReaperN(t, 2, func(r *Reaper) {
 		r.registering = func(pid int) {
 			defer close(checked)
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-				st, ok := procState(pid)
-				if !ok {
-					t.Errorf("child %d was reaped before its registration", pid)
-					return
-				}
-				if st == 'Z' {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Errorf("child %d did not exit within 10s", pid)
-					return
-				}
+			// A pidfd turns readable when its process exits, before it is
+			// reaped; opening one fails once it has been reaped.
+			fd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				t.Errorf("child %d was reaped before its registration: pidfd_open: %v", pid, err)
+				return
+			}
+			defer unix.Close(fd)
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			n, err := unix.Poll(fds, 10_000)
+			for err == unix.EINTR {
+				n, err = unix.Poll(fds, 10_000)
+			}
+			if err != nil || n == 0 {
+				t.Errorf("child %d did not exit within 10s: poll = %d, %v", pid, n, err)
+				return
 			}
 			if r.forkMu.TryLock() {
 				r.forkMu.Unlock()
@@ -703,17 +706,6 @@ func TestExitBeforeRegistration(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the exit of child %d, gone before its registration, never delivered (reaped as an orphan: %d)", pid, r.Orphans())
 	}
-}
-
-// procState returns pid's state letter from /proc (Z: exited, not yet
-// reaped), and false when there is no such process.
-func procState(pid int) (byte, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	i := bytes.LastIndexByte(b, ')')
-	if err != nil || i < 0 || i+2 >= len(b) {
-		return 0, false
-	}
-	return b[i+2], true
 }
 
 // TestStartAllForksAsYielded: the spawner thread forks each request as soon
