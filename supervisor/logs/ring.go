@@ -70,6 +70,46 @@ func (r *Ring) Write(p []byte) {
 	}
 }
 
+// WritePieces appends b, which holds no '\n', as lines of n bytes each (the
+// last one shorter when n does not divide len(b)), as if each were written
+// with its '\n' by [Ring.Write]. It is how a pump passes on the pieces of
+// a line longer than [MaxLine]: the ring stores only the pieces that it
+// would keep, so a stream without newlines costs one copy of the last
+// pieces per call, not one of each.
+func (r *Ring) WritePieces(b []byte, n int) {
+	if len(b) == 0 || n <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// The pieces that may stay: those that, each with its '\n', fit in the
+	// capacity, and one more that fills it, cut or not.
+	keep := r.capacity/(n+1) + 1
+	pieces := (len(b) + n - 1) / n
+	for i := range pieces {
+		piece := b[i*n : min((i+1)*n, len(b))]
+		if i >= pieces-keep {
+			r.appendLineLocked(piece)
+		}
+		if len(r.subs) > 0 {
+			r.publishLocked(piece)
+		}
+	}
+}
+
+// appendLineLocked stores line, which holds no '\n', and its '\n'. r.mu
+// must be held.
+func (r *Ring) appendLineLocked(line []byte) {
+	if len(line) >= r.capacity {
+		// line alone fills the ring: keep its head.
+		r.buf = append(r.buf[:0], line[:r.capacity-1]...)
+		r.buf = append(r.buf, '\n')
+		r.start = 0
+		return
+	}
+	r.appendLocked(line)
+}
+
 // appendLocked stores p in the ring. r.mu must be held.
 func (r *Ring) appendLocked(p []byte) {
 	unterminated := p[len(p)-1] != '\n'

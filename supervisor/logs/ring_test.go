@@ -206,6 +206,55 @@ func TestRingSubscribe(t *testing.T) {
 	}
 }
 
+// TestRingWritePieces checks that WritePieces leaves the ring, its tail
+// and its followers as one Write per piece (each with its '\n') would,
+// though it stores only the pieces the ring keeps.
+func TestRingWritePieces(t *testing.T) {
+	tests := []struct {
+		name     string
+		capacity int
+		before   string // written first
+		b        string
+		n        int
+	}{
+		{"pieces longer than the ring", 8, "a\n", strings.Repeat("x", 50), 10},
+		{"pieces as long as the ring", 8, "a\n", strings.Repeat("x", 24), 8},
+		{"pieces one shorter than the ring", 8, "", strings.Repeat("y", 21), 7},
+		{"several pieces fit", 10, "old\n", "0123456789abcdefghij", 3},
+		{"last piece shorter", 10, "old\n", "0123456789a", 4},
+		{"one piece, older lines stay", 20, "old\n", "xyz", 5},
+		{"pieces of one byte", 6, "abcd\n", "0123456789", 1},
+		{"MaxLine pieces in the pump's ring", RingCapacity, "a\n", strings.Repeat("z", 3*MaxLine), MaxLine},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, want := NewRing(tt.capacity), NewRing(tt.capacity)
+			got.Write([]byte(tt.before))
+			want.Write([]byte(tt.before))
+			gotCh, cancelGot := got.Subscribe(100)
+			wantCh, cancelWant := want.Subscribe(100)
+			got.WritePieces([]byte(tt.b), tt.n)
+			for i := 0; i < len(tt.b); i += tt.n {
+				want.Write([]byte(tt.b[i:min(i+tt.n, len(tt.b))] + "\n"))
+			}
+			if g, w := string(got.Tail(0)), string(want.Tail(0)); g != w {
+				t.Errorf("Tail(0) = %q; want %q", g, w)
+			}
+			cancelGot()
+			cancelWant()
+			if g, w := recvAll(t, gotCh), recvAll(t, wantCh); fmt.Sprint(g) != fmt.Sprint(w) {
+				t.Errorf("follower received %q; want %q", g, w)
+			}
+			// Later writes drop the pieces as they would drop written lines.
+			got.Write([]byte("next\n"))
+			want.Write([]byte("next\n"))
+			if g, w := string(got.Tail(0)), string(want.Tail(0)); g != w {
+				t.Errorf("after a later write, Tail(0) = %q; want %q", g, w)
+			}
+		})
+	}
+}
+
 func TestRingSubscribeCutOffLeavesOthers(t *testing.T) {
 	r := NewRing(100)
 	slow, cancelSlow := r.Subscribe(1)
