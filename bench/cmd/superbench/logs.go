@@ -48,9 +48,13 @@ func logKinds() []logKind {
 // measures the throughput from the supervisor's launch until every byte is
 // on file and the program has exited, and the CPU time of the supervisor's
 // processes (loggers included) per GiB; median of e.sizes.rounds rounds,
-// the systems taking turns. The floors write the same bytes with the shell
-// alone, straight into a file and through a pipe and cat, in the same
-// folder.
+// the systems taking turns, each round starting with another one. The
+// floors write the same bytes with the shell alone, straight into a file
+// and through a pipe and cat, in the same folder, after the systems of
+// each round; each system's throughput is also divided by that of
+// `| cat` in the same round (the host's drift between rounds cancels out
+// there). Every timed run waits for a quiet machine first (waitQuiet):
+// the run before it leaves the kernel freeing its 512 MiB of page cache.
 func runLogs(ctx context.Context, e *env) ([]row, error) {
 	var rows []row
 	for _, k := range logKinds() {
@@ -61,10 +65,14 @@ func runLogs(ctx context.Context, e *env) ([]row, error) {
 		pipe := newRow("logs."+k.key+".pipe", "logs", rate.metric)
 		pipe.floorIs = "child | cat > file"
 		cpu := newRow("logs."+k.key+".cpu", "logs", "supervisor CPU time per GiB, "+k.what)
+		share := newRow("logsround."+k.key, "logs", fmt.Sprintf("%s: share of child | cat > file in the same round, median of %d (lowest–highest)", k.what, e.sizes.rounds))
+		share.noRatio = true
 		rates, cpus := map[string][]float64{}, map[string][]float64{}
 		var direct, piped []float64
 		for round := range e.sizes.rounds {
-			for _, def := range e.systems {
+			for i := range e.systems {
+				def := e.systems[(i+round)%len(e.systems)]
+				e.waitQuiet(ctx, "logs: "+def.name)
 				d, c, err := logsOnce(ctx, e, def, k)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %s: %w", def.name, k.what, err)
@@ -74,16 +82,19 @@ func runLogs(ctx context.Context, e *env) ([]row, error) {
 				rates[def.name] = append(rates[def.name], r)
 				cpus[def.name] = append(cpus[def.name], c.Seconds()/(float64(n)/(1<<30)))
 			}
+			e.waitQuiet(ctx, "logs: floor")
 			d1, err := logsFloor(ctx, k, n, "> ")
 			if err != nil {
 				return nil, err
 			}
+			e.waitQuiet(ctx, "logs: floor")
 			d2, err := logsFloor(ctx, k, n, "| /bin/cat > ")
 			if err != nil {
 				return nil, err
 			}
 			direct = append(direct, float64(n)/(1<<20)/d1.Seconds())
 			piped = append(piped, float64(n)/(1<<20)/d2.Seconds())
+			e.progress("logs: floors: %s of %s, child > file %s MiB/s, child | cat > file %s MiB/s (round %d of %d)", size, k.what, sig3(direct[round]), sig3(piped[round]), round+1, e.sizes.rounds)
 		}
 		for name, rs := range rates {
 			m := median(rs)
@@ -91,12 +102,26 @@ func runLogs(ctx context.Context, e *env) ([]row, error) {
 			pipe.values[name] = rate.values[name]
 			c := median(cpus[name])
 			cpu.values[name] = numCell(sig3(c)+" s", c)
+			share.values[name] = roundShares(rs, piped)
 		}
 		rate.floor = numCell(sig3(median(direct)), median(direct))
 		pipe.floor = numCell(sig3(median(piped)), median(piped))
-		rows = append(rows, rate, pipe, cpu)
+		rows = append(rows, rate, pipe, cpu, share)
 	}
 	return rows, nil
+}
+
+// roundShares divides each round's throughput by the floor's of the same
+// round and returns their median in percent, with the lowest and highest:
+// "88% (79–95%)".
+func roundShares(rates, floors []float64) cell {
+	var rs []float64
+	for i, r := range rates {
+		if i < len(floors) && floors[i] > 0 {
+			rs = append(rs, r/floors[i])
+		}
+	}
+	return spreadCell(rs, func(r float64) string { return fmt.Sprintf("%.0f%%", 100*r) })
 }
 
 // logsFloor times the shell writing n bytes of kind k with redirect (then

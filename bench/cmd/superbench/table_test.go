@@ -232,3 +232,53 @@ func TestRoundRatios(t *testing.T) {
 		})
 	}
 }
+
+func TestRoundShares(t *testing.T) {
+	tests := []struct {
+		name          string
+		rates, floors []float64
+		want          string
+		wantNum       float64
+		wantHasNumber bool
+	}{
+		{"one round", []float64{600}, []float64{750}, "80% (80–80%)", 0.8, true},
+		{"odd rounds, median of the shares", []float64{500, 900, 700}, []float64{1000, 1000, 700}, "90% (50–100%)", 0.9, true},
+		{"fewer floors than rounds", []float64{500, 900}, []float64{1000}, "50% (50–50%)", 0.5, true},
+		{"no floor", []float64{500}, nil, "", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := roundShares(tt.rates, tt.floors)
+			if got.text != tt.want || got.has != tt.wantHasNumber || math.Abs(got.num-tt.wantNum) > 1e-9 {
+				t.Errorf("roundShares(%v, %v) = %+v; want %q, %v, %v", tt.rates, tt.floors, got, tt.want, tt.wantNum, tt.wantHasNumber)
+			}
+		})
+	}
+}
+
+func TestLogsTargets(t *testing.T) {
+	num := func(v float64) cell { return numCell(sig3(v), v) }
+	rate := newRow("logs.raw.rate", "logs", "x")
+	rate.values["superd"] = num(900)
+	pipe := newRow("logs.raw.pipe", "logs", "x")
+	pipe.values["superd"], pipe.floor = num(900), num(1200)
+	byRound := newRow("logsround.raw", "logs", "x")
+	byRound.values["superd"] = roundShares([]float64{900, 1000, 700}, []float64{1200, 1100, 800})
+	for _, tc := range []struct {
+		name string
+		rows []row
+		want target
+	}{
+		{"missed", []row{rate, pipe}, target{"logs (raw): ≥ 80% of child | cat > file", "900 MiB/s = 75% of 1200", false}},
+		// Each round against its own floor is shown too; the target is
+		// still judged on the medians.
+		{"by round", []row{rate, pipe, byRound}, target{"logs (raw): ≥ 80% of child | cat > file", "900 MiB/s = 75% of 1200; by round 88% (75–91%)", false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := evalTargets(tc.rows)
+			if len(got) != 1 || got[0] != tc.want {
+				t.Errorf("evalTargets = %+v; want [%+v]", got, tc.want)
+			}
+		})
+	}
+}

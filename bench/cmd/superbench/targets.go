@@ -94,8 +94,12 @@ func evalTargets(rows []row) []target {
 				fmt.Sprintf("%s vs %s", cpu.text, sv.text))
 		}
 		if r, ok := findRow(rows, "logs."+k+".pipe"); ok && r.floor.has {
-			add("logs ("+k+"): ≥ 80% of child | cat > file", true, rate.num >= 0.8*r.floor.num,
-				fmt.Sprintf("%s MiB/s = %.0f%% of %s", rate.text, 100*rate.num/r.floor.num, r.floor.text))
+			got := fmt.Sprintf("%s MiB/s = %.0f%% of %s", rate.text, 100*rate.num/r.floor.num, r.floor.text)
+			// Each round against its own floor, beside it, as for start.
+			if p, ok := sd("logsround." + k); ok {
+				got += "; by round " + p.text
+			}
+			add("logs ("+k+"): ≥ 80% of child | cat > file", true, rate.num >= 0.8*r.floor.num, got)
 		}
 	}
 	if c, ok := sd("status.cli.500"); ok {
