@@ -113,6 +113,24 @@ func TestQuick(t *testing.T) {
 			t.Errorf("start row %q; want every column filled", row)
 		}
 	})
+	// --rounds sets the rounds of logs too, which has more by default.
+	t.Run("rounds of logs", func(t *testing.T) {
+		if full := fullSizes(); full.logRounds <= full.rounds {
+			t.Errorf("a full run has %d rounds of logs and %d of the others; want more of logs", full.logRounds, full.rounds)
+		}
+		var stdout, stderr bytes.Buffer
+		err := run(ctx, []string{"--quick", "--rounds", "2", "--bin", bin, "--systems", "superd", "logs"}, &stdout, &stderr)
+		t.Logf("%s%s", stderr.String(), stdout.String())
+		if err != nil {
+			t.Fatalf("run(--rounds 2 logs) = %v; want nil", err)
+		}
+		if got := strings.Count(stdout.String(), "median of 2"); got != 6 {
+			t.Errorf("run(--rounds 2 logs) printed \"median of 2\" in %d rows; want the 6 rows of throughput and shares", got)
+		}
+		if got := strings.Count(stderr.String(), "logs: floors: "); got != 4 {
+			t.Errorf("run(--rounds 2 logs) measured the floors %d times; want 2 rounds of 2 kinds", got)
+		}
+	})
 	// --rounds sets how many rounds the medians are of.
 	t.Run("rounds", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
