@@ -122,7 +122,7 @@ func roundShares(rates, floors []float64) cell {
 			rs = append(rs, r/floors[i])
 		}
 	}
-	return spreadCell(rs, func(r float64) string { return fmt.Sprintf("%.0f%%", 100*r) })
+	return spreadCell(rs, func(r float64) string { return fmt.Sprintf("%.0f", 100*r) }, "%")
 }
 
 // logsFloor times the shell writing n bytes of kind k with redirect (then

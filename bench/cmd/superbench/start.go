@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -113,18 +112,18 @@ func roundRatios(ds, floors []time.Duration) cell {
 			rs = append(rs, float64(d)/float64(floors[i]))
 		}
 	}
-	return spreadCell(rs, func(r float64) string { return fmt.Sprintf("%.2f×", r) })
+	return spreadCell(rs, func(r float64) string { return fmt.Sprintf("%.2f", r) }, "×")
 }
 
 // spreadCell returns the median of rs, with the lowest and highest in its
-// text, each printed by format: "1.27× (1.10–1.45×)". No rs, no cell.
-func spreadCell(rs []float64, format func(float64) string) cell {
+// text, each printed by format, then unit: "1.27× (1.10–1.45×)". No rs, no
+// cell.
+func spreadCell(rs []float64, format func(float64) string, unit string) cell {
 	if len(rs) == 0 {
 		return cell{}
 	}
 	m := median(rs)
-	lo, hi := format(slices.Min(rs)), format(slices.Max(rs))
-	return numCell(fmt.Sprintf("%s (%s–%s)", format(m), strings.TrimRight(lo, "×%"), hi), m)
+	return numCell(fmt.Sprintf("%s%s (%s–%s%s)", format(m), unit, format(slices.Min(rs)), format(slices.Max(rs)), unit), m)
 }
 
 // startOnce starts n programs under def and returns the time to the last
