@@ -202,7 +202,10 @@ func TestStartTargets(t *testing.T) {
 	}
 }
 
-func TestRoundRatios(t *testing.T) {
+// TestRoundCells checks the by-round cells: start's time ÷ the floor of
+// the same round (roundRatios), and logs' MiB/s ÷ the | cat floor of the
+// same round, in percent (roundShares).
+func TestRoundCells(t *testing.T) {
 	ms := func(ns ...int) []time.Duration {
 		var ds []time.Duration
 		for _, n := range ns {
@@ -210,47 +213,28 @@ func TestRoundRatios(t *testing.T) {
 		}
 		return ds
 	}
+	fs := func(vs ...float64) []float64 { return vs }
 	tests := []struct {
 		name          string
-		ds, floors    []time.Duration
+		got           cell
 		want          string
 		wantNum       float64
 		wantHasNumber bool
 	}{
-		{"one round", ms(39), ms(30), "1.30× (1.30–1.30×)", 1.3, true},
-		{"odd rounds, median of the ratios", ms(40, 36, 39), ms(30, 30, 26), "1.33× (1.20–1.50×)", 40.0 / 30, true},
-		{"even rounds", ms(20, 30), ms(10, 10), "2.50× (2.00–3.00×)", 2.5, true},
-		{"fewer floors than rounds", ms(20, 30), ms(10), "2.00× (2.00–2.00×)", 2, true},
-		{"no floor", ms(20), nil, "", 0, false},
+		{"ratios: one round", roundRatios(ms(39), ms(30)), "1.30× (1.30–1.30×)", 1.3, true},
+		{"ratios: odd rounds, median of the ratios", roundRatios(ms(40, 36, 39), ms(30, 30, 26)), "1.33× (1.20–1.50×)", 40.0 / 30, true},
+		{"ratios: even rounds", roundRatios(ms(20, 30), ms(10, 10)), "2.50× (2.00–3.00×)", 2.5, true},
+		{"ratios: fewer floors than rounds", roundRatios(ms(20, 30), ms(10)), "2.00× (2.00–2.00×)", 2, true},
+		{"ratios: no floor", roundRatios(ms(20), nil), "", 0, false},
+		{"shares: one round", roundShares(fs(600), fs(750)), "80% (80–80%)", 0.8, true},
+		{"shares: odd rounds, median of the shares", roundShares(fs(500, 900, 700), fs(1000, 1000, 700)), "90% (50–100%)", 0.9, true},
+		{"shares: fewer floors than rounds", roundShares(fs(500, 900), fs(1000)), "50% (50–50%)", 0.5, true},
+		{"shares: no floor", roundShares(fs(500), nil), "", 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := roundRatios(tt.ds, tt.floors)
-			if got.text != tt.want || got.has != tt.wantHasNumber || math.Abs(got.num-tt.wantNum) > 1e-9 {
-				t.Errorf("roundRatios(%v, %v) = %+v; want %q, %v, %v", tt.ds, tt.floors, got, tt.want, tt.wantNum, tt.wantHasNumber)
-			}
-		})
-	}
-}
-
-func TestRoundShares(t *testing.T) {
-	tests := []struct {
-		name          string
-		rates, floors []float64
-		want          string
-		wantNum       float64
-		wantHasNumber bool
-	}{
-		{"one round", []float64{600}, []float64{750}, "80% (80–80%)", 0.8, true},
-		{"odd rounds, median of the shares", []float64{500, 900, 700}, []float64{1000, 1000, 700}, "90% (50–100%)", 0.9, true},
-		{"fewer floors than rounds", []float64{500, 900}, []float64{1000}, "50% (50–50%)", 0.5, true},
-		{"no floor", []float64{500}, nil, "", 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := roundShares(tt.rates, tt.floors)
-			if got.text != tt.want || got.has != tt.wantHasNumber || math.Abs(got.num-tt.wantNum) > 1e-9 {
-				t.Errorf("roundShares(%v, %v) = %+v; want %q, %v, %v", tt.rates, tt.floors, got, tt.want, tt.wantNum, tt.wantHasNumber)
+			if tt.got.text != tt.want || tt.got.has != tt.wantHasNumber || math.Abs(tt.got.num-tt.wantNum) > 1e-9 {
+				t.Errorf("got %+v; want %q, %v, %v", tt.got, tt.want, tt.wantNum, tt.wantHasNumber)
 			}
 		})
 	}
