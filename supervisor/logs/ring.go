@@ -82,17 +82,17 @@ func (r *Ring) WritePieces(b []byte, n int) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	piece := func(i int) []byte { return b[i*n : min((i+1)*n, len(b))] }
+	pieces := (len(b) + n - 1) / n
 	// The pieces that may stay: those that, each with its '\n', fit in the
 	// capacity, and one more that fills it, cut or not.
 	keep := r.capacity/(n+1) + 1
-	pieces := (len(b) + n - 1) / n
-	for i := range pieces {
-		piece := b[i*n : min((i+1)*n, len(b))]
-		if i >= pieces-keep {
-			r.appendLineLocked(piece)
-		}
-		if len(r.subs) > 0 {
-			r.publishLocked(piece)
+	for i := max(0, pieces-keep); i < pieces; i++ {
+		r.appendLineLocked(piece(i))
+	}
+	if len(r.subs) > 0 {
+		for i := range pieces {
+			r.publishLocked(piece(i))
 		}
 	}
 }

@@ -71,8 +71,7 @@ func runLogs(ctx context.Context, e *env) ([]row, error) {
 		rates, cpus := map[string][]float64{}, map[string][]float64{}
 		var direct, piped []float64
 		for round := range e.sizes.logRounds {
-			for i := range e.systems {
-				def := e.systems[(i+round)%len(e.systems)]
+			for _, def := range e.inTurn(round) {
 				e.waitQuiet(ctx, "logs: "+def.name)
 				d, c, err := logsOnce(ctx, e, def, k)
 				if err != nil {

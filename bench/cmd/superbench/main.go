@@ -332,6 +332,18 @@ func checkBinaries(dir string, names ...string) error {
 	return nil
 }
 
+// inTurn returns the systems in the order of round: each round starts with
+// the next one, so that none is always measured first (or right after a
+// floor). start, restart and logs take their turns so.
+func (e *env) inTurn(round int) []systemDef {
+	n := len(e.systems)
+	out := make([]systemDef, 0, n)
+	for i := range n {
+		out = append(out, e.systems[(i+round)%n])
+	}
+	return out
+}
+
 // pickSystems returns the systems to measure: those named in only (comma
 // separated; every one must be installed), or every one installed.
 func pickSystems(e *env, only string) ([]systemDef, error) {

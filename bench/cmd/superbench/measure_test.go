@@ -145,3 +145,22 @@ func TestReadStat(t *testing.T) {
 		t.Errorf("readStat(self) = %+v; want no negative count", st)
 	}
 }
+
+func TestInTurn(t *testing.T) {
+	e := &env{systems: []systemDef{{name: "a"}, {name: "b"}, {name: "c"}}}
+	for _, tt := range []struct {
+		round int
+		want  string
+	}{{0, "a b c"}, {1, "b c a"}, {2, "c a b"}, {3, "a b c"}} {
+		var names []string
+		for _, def := range e.inTurn(tt.round) {
+			names = append(names, def.name)
+		}
+		if got := strings.Join(names, " "); got != tt.want {
+			t.Errorf("inTurn(%d) = %s; want %s", tt.round, got, tt.want)
+		}
+	}
+	if got := (&env{}).inTurn(1); len(got) != 0 {
+		t.Errorf("inTurn with no systems = %v; want none", got)
+	}
+}

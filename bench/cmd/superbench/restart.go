@@ -62,8 +62,7 @@ func runRestart(ctx context.Context, e *env) ([]row, error) {
 		// Each round starts with another system, as start's do: with a
 		// fixed order the first system of every round came out ~10 %
 		// slower on SIGKILL than an identical build measured second.
-		for i := range e.systems {
-			def := e.systems[(i+round)%len(e.systems)]
+		for _, def := range e.inTurn(round) {
 			n := e.sizes.peerRestarts
 			if def.superd {
 				n = e.sizes.restarts

@@ -77,8 +77,7 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 			ls = append(ls, d)
 			// Each round starts with another system, so that none is
 			// always the one measured right after the floor.
-			for i := range e.systems {
-				def := e.systems[(i+round)%len(e.systems)]
+			for _, def := range e.inTurn(round) {
 				e.waitQuiet(ctx, "start: "+def.name)
 				d, cpu, faults, err := startOnce(ctx, e, def, n)
 				if err != nil {
