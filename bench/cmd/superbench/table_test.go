@@ -246,6 +246,8 @@ func TestLogsTargets(t *testing.T) {
 	rate.values["superd"] = num(900)
 	pipe := newRow("logs.raw.pipe", "logs", "x")
 	pipe.values["superd"], pipe.floor = num(900), num(1200)
+	hair := newRow("logs.raw.pipe", "logs", "x")
+	hair.values["superd"], hair.floor = num(900), num(1129)
 	byRound := newRow("logsround.raw", "logs", "x")
 	byRound.values["superd"] = roundShares([]float64{900, 1000, 700}, []float64{1200, 1100, 800})
 	for _, tc := range []struct {
@@ -253,10 +255,12 @@ func TestLogsTargets(t *testing.T) {
 		rows []row
 		want target
 	}{
-		{"missed", []row{rate, pipe}, target{"logs (raw): ≥ 80% of child | cat > file", "900 MiB/s = 75% of 1200", false}},
+		{"missed", []row{rate, pipe}, target{"logs (raw): ≥ 80% of child | cat > file", "900 MiB/s = 75.0% of 1200", false}},
+		// 79.7 % is a miss, and says so: not "80%".
+		{"missed by a hair", []row{rate, hair}, target{"logs (raw): ≥ 80% of child | cat > file", "900 MiB/s = 79.7% of 1129", false}},
 		// Each round against its own floor is shown too; the target is
 		// still judged on the medians.
-		{"by round", []row{rate, pipe, byRound}, target{"logs (raw): ≥ 80% of child | cat > file", "900 MiB/s = 75% of 1200; by round 88% (75–91%)", false}},
+		{"by round", []row{rate, pipe, byRound}, target{"logs (raw): ≥ 80% of child | cat > file", "900 MiB/s = 75.0% of 1200; by round 88% (75–91%)", false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := evalTargets(tc.rows)

@@ -94,7 +94,8 @@ func evalTargets(rows []row) []target {
 				fmt.Sprintf("%s vs %s", cpu.text, sv.text))
 		}
 		if r, ok := findRow(rows, "logs."+k+".pipe"); ok && r.floor.has {
-			got := fmt.Sprintf("%s MiB/s = %.0f%% of %s", rate.text, 100*rate.num/r.floor.num, r.floor.text)
+			// One decimal: 79.7 % must not print as the 80 % it misses.
+			got := fmt.Sprintf("%s MiB/s = %.1f%% of %s", rate.text, 100*rate.num/r.floor.num, r.floor.text)
 			// Each round against its own floor, beside it, as for start.
 			if p, ok := sd("logsround." + k); ok {
 				got += "; by round " + p.text
