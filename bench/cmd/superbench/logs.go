@@ -149,6 +149,23 @@ func logsFloor(ctx context.Context, k logKind, n int64, redirect string) (time.D
 	return d, nil
 }
 
+// logsPollMax is the longest wait between two looks at a copy's progress.
+const logsPollMax = 50 * time.Millisecond
+
+// logsPollWait returns how long to wait before looking again at a copy
+// that has put done of want bytes on file in elapsed: half the time the
+// rest takes at the rate so far, between apiPoll and logsPollMax. So the
+// harness looks about 20 times a second while the bytes flow, and every
+// apiPoll near the end, which it cannot overshoot by more than apiPoll
+// unless the copy speeds up to twice its rate so far.
+func logsPollWait(done, want int64, elapsed time.Duration) time.Duration {
+	if done <= 0 || elapsed <= 0 {
+		return apiPoll
+	}
+	rest := time.Duration(float64(want-done) / float64(done) * float64(elapsed) / 2)
+	return min(max(rest, apiPoll), logsPollMax)
+}
+
 func logsOnce(ctx context.Context, e *env, def systemDef, k logKind) (time.Duration, time.Duration, error) {
 	n := k.size(e.sizes.logBytes)
 	w := workload{programs: []program{{
@@ -175,12 +192,15 @@ func logsOnce(ctx context.Context, e *env, def systemDef, k logKind) (time.Durat
 	var files []string
 	// Bytes on file first (a stat per file): the supervisor is asked for
 	// the program's state only once they are all there, so that the
-	// polling costs it nothing while it copies.
-	err := poll(wctx, apiPoll, func() (bool, error) {
+	// polling costs it nothing while it copies. The looks are paced by
+	// the copy's progress (logsPollWait): every 5 ms they cost the
+	// harness 30–50 ms of CPU per run, taken from the pipeline on 2 CPUs
+	// (the floors, timed by wait(2), pay nothing of the kind).
+	err := pollPaced(wctx, func() (bool, time.Duration, error) {
 		var err error
 		files, err = sys.LogFiles("log")
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		total = 0
 		for _, f := range files {
@@ -189,17 +209,17 @@ func logsOnce(ctx context.Context, e *env, def systemDef, k logKind) (time.Durat
 			}
 		}
 		if total < n-k.slack {
-			return false, nil
+			return false, logsPollWait(total, n-k.slack, time.Since(t0)), nil
 		}
 		insts, err := sys.Status(wctx)
 		if err != nil || len(insts) != 1 {
-			return false, err
+			return false, 0, err
 		}
 		state = insts[0].state
 		if state == "fatal" || insts[0].restarts > 0 {
-			return false, fmt.Errorf("the writer is %s after %d restarts: %s", state, insts[0].restarts, insts[0].message)
+			return false, 0, fmt.Errorf("the writer is %s after %d restarts: %s", state, insts[0].restarts, insts[0].message)
 		}
-		return state == "exited", nil
+		return state == "exited", apiPoll, nil
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writer %s, %d of %d bytes on file: %w", state, total, n, err)

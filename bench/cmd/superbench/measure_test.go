@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +165,64 @@ func TestInTurn(t *testing.T) {
 	if got := (&env{}).inTurn(1); len(got) != 0 {
 		t.Errorf("inTurn with no systems = %v; want none", got)
 	}
+}
+
+func TestLogsPollWait(t *testing.T) {
+	ms := time.Millisecond
+	for _, tt := range []struct {
+		name       string
+		done, want int64
+		elapsed    time.Duration
+		wait       time.Duration
+	}{
+		{"nothing on file yet", 0, 100, 10 * ms, apiPoll},
+		{"no time passed", 10, 100, 0, apiPoll},
+		{"far from the end: at most logsPollMax", 10, 100, 100 * ms, logsPollMax},
+		{"half the rest at the rate so far", 80, 100, 160 * ms, 20 * ms},
+		{"nearer: a shorter wait", 96, 100, 960 * ms, 20 * ms},
+		{"a slow copy: still at most logsPollMax", 80, 100, 800 * ms, logsPollMax},
+		{"at the end: apiPoll", 99, 100, 990 * ms, apiPoll},
+		{"past the end (slack): apiPoll", 101, 100, 990 * ms, apiPoll},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := logsPollWait(tt.done, tt.want, tt.elapsed); got != tt.wait {
+				t.Errorf("logsPollWait(%d, %d, %v) = %v; want %v", tt.done, tt.want, tt.elapsed, got, tt.wait)
+			}
+		})
+	}
+}
+
+func TestPollPaced(t *testing.T) {
+	t.Run("calls again after each wait until done", func(t *testing.T) {
+		var calls int
+		err := pollPaced(context.Background(), func() (bool, time.Duration, error) {
+			calls++
+			return calls == 3, time.Millisecond, nil
+		})
+		if err != nil || calls != 3 {
+			t.Errorf("pollPaced = %v after %d calls; want nil after 3", err, calls)
+		}
+	})
+	t.Run("stops at the first error", func(t *testing.T) {
+		boom := errors.New("boom")
+		var calls int
+		err := pollPaced(context.Background(), func() (bool, time.Duration, error) {
+			calls++
+			return false, 0, boom
+		})
+		if !errors.Is(err, boom) || calls != 1 {
+			t.Errorf("pollPaced = %v after %d calls; want boom after 1", err, calls)
+		}
+	})
+	t.Run("returns the context's cause", func(t *testing.T) {
+		stop := errors.New("stop")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		err := pollPaced(ctx, func() (bool, time.Duration, error) {
+			cancel(stop)
+			return false, time.Hour, nil
+		})
+		if !errors.Is(err, stop) {
+			t.Errorf("pollPaced = %v; want the cause %v", err, stop)
+		}
+	})
 }
