@@ -194,7 +194,7 @@ func logsOnce(ctx context.Context, e *env, def systemDef, k logKind) (time.Durat
 	// the program's state only once they are all there, so that the
 	// polling costs it nothing while it copies. The looks are paced by
 	// the copy's progress (logsPollWait): every 5 ms they cost the
-	// harness 30–50 ms of CPU per run, taken from the pipeline on 2 CPUs
+	// harness 30–60 ms of CPU per run, taken from the pipeline on 2 CPUs
 	// (the floors, timed by wait(2), pay nothing of the kind).
 	err := pollPaced(wctx, func() (bool, time.Duration, error) {
 		var err error

@@ -40,19 +40,15 @@ func poll(ctx context.Context, interval time.Duration, f func() (bool, error)) e
 // pollPaced calls f at once and then again after each wait that f asks
 // for, until f reports done or fails, or ctx is done.
 func pollPaced(ctx context.Context, f func() (done bool, wait time.Duration, err error)) error {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	<-t.C
 	for {
 		done, wait, err := f()
 		if err != nil || done {
 			return err
 		}
-		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-t.C:
+		case <-time.After(wait): // an unreferenced timer is collected (Go 1.23+)
 		}
 	}
 }
