@@ -107,7 +107,8 @@ func (e *env) progress(format string, args ...any) {
 
 // sizes are the knobs that --quick turns down.
 type sizes struct {
-	rounds       int           // interleaved rounds of start, drain and reaping: the median is reported
+	rounds       int           // interleaved rounds of drain, reaping and the floors: the median is reported
+	startRounds  int           // the same for start, whose rounds at 100 programs spread by ±20 % on a shared VM
 	logRounds    int           // the same for logs, whose rounds spread the widest on a shared VM
 	restartRuns  int           // interleaved rounds of restart; the restarts below are split among them
 	restarts     int           // superd's SIGKILLs (and as many exits) in restart
@@ -140,7 +141,7 @@ type sizes struct {
 
 func fullSizes() sizes {
 	return sizes{
-		rounds: 3, logRounds: 5, restartRuns: 2, restarts: 200, peerRestarts: 50, upRestarts: 8, upFor: 1200 * time.Millisecond,
+		rounds: 3, startRounds: 5, logRounds: 5, restartRuns: 2, restarts: 200, peerRestarts: 50, upRestarts: 8, upFor: 1200 * time.Millisecond,
 		startN: []int{100, 500},
 		idleN:  100, idleSettle: 2 * time.Second, idleWindow: 30 * time.Second,
 		statusN: []int{100, 500}, statusRuns: 10, drainN: 100, drainDelay: time.Second,
@@ -154,7 +155,7 @@ func fullSizes() sizes {
 
 func quickSizes() sizes {
 	return sizes{
-		rounds: 1, logRounds: 1, restartRuns: 1, restarts: 20, peerRestarts: 1, upRestarts: 0, upFor: time.Second,
+		rounds: 1, startRounds: 1, logRounds: 1, restartRuns: 1, restarts: 20, peerRestarts: 1, upRestarts: 0, upFor: time.Second,
 		startN: []int{20},
 		idleN:  20, idleSettle: 200 * time.Millisecond, idleWindow: time.Second,
 		statusN: []int{20}, statusRuns: 3, drainN: 10, drainDelay: 300 * time.Millisecond,
@@ -179,7 +180,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	plot := fs.String("plot", "", "write the SVG plot of restart and start times to this file")
 	only := fs.String("systems", "", "comma-separated systems to measure (default: every one installed)")
 	compare := fs.String("compare", "", "folder of another build of superd and superctl, measured beside this one as the system "+baseName+" (a before/after comparison; the table gives superd/"+baseName+")")
-	rounds := fs.Int("rounds", 0, "interleaved rounds of start, drain, logs, reaping and the floors, of which the median is reported (default: 3, logs 5, --quick 1)")
+	rounds := fs.Int("rounds", 0, "interleaved rounds of start, drain, logs, reaping and the floors, of which the median is reported (default: 3, start and logs 5, --quick 1)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: superbench [--quick] [--rounds N] [--bin DIR] [--compare DIR] [--plot FILE] [--systems LIST] [SCENARIO...]\n\nScenarios (all when none is named):\n")
 		for _, s := range all {
@@ -219,7 +220,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	if *rounds > 0 {
-		e.sizes.rounds, e.sizes.logRounds = *rounds, *rounds
+		e.sizes.rounds, e.sizes.startRounds, e.sizes.logRounds = *rounds, *rounds, *rounds
 	}
 	if e.systems, err = pickSystems(e, *only); err != nil {
 		return err

@@ -113,10 +113,11 @@ func TestQuick(t *testing.T) {
 			t.Errorf("start row %q; want every column filled", row)
 		}
 	})
-	// --rounds sets the rounds of logs too, which has more by default.
+	// --rounds sets the rounds of logs too, which has more by default
+	// (as start has).
 	t.Run("rounds of logs", func(t *testing.T) {
-		if full := fullSizes(); full.logRounds <= full.rounds {
-			t.Errorf("a full run has %d rounds of logs and %d of the others; want more of logs", full.logRounds, full.rounds)
+		if full := fullSizes(); full.logRounds <= full.rounds || full.startRounds <= full.rounds {
+			t.Errorf("a full run has %d rounds of logs, %d of start and %d of the others; want more of logs and start", full.logRounds, full.startRounds, full.rounds)
 		}
 		var stdout, stderr bytes.Buffer
 		err := run(ctx, []string{"--quick", "--rounds", "2", "--bin", bin, "--systems", "superd", "logs"}, &stdout, &stderr)

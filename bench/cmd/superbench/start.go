@@ -39,7 +39,7 @@ func stampers(bin, file string, n int) workload {
 
 // runStart measures, for each N, the time from launching the supervisor to
 // the exec of the last of N programs (each stamps the clock first thing in
-// its main), median of e.sizes.rounds rounds, the systems taking turns, and
+// its main), median of e.sizes.startRounds rounds, the systems taking turns, and
 // the on-CPU time of the supervisor's processes by then (schedstat: a
 // steadier measure than the time on a busy VM); and two floors: the
 // floor, forkfloor (a bare Go program doing N fork+execs of the same
@@ -51,24 +51,24 @@ func stampers(bin, file string, n int) workload {
 func runStart(ctx context.Context, e *env) ([]row, error) {
 	var rows []row
 	for _, n := range e.sizes.startN {
-		r := newRow("start."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, median of %d", n, e.sizes.rounds))
+		r := newRow("start."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, median of %d", n, e.sizes.startRounds))
 		r.floorIs = fmt.Sprintf("Go program: launch, ForkExec %d × the helper", n)
-		rl := newRow("startloop."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, the floor's loop alone (no launch), median of %d", n, e.sizes.rounds))
+		rl := newRow("startloop."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs → last one exec'd, the floor's loop alone (no launch), median of %d", n, e.sizes.startRounds))
 		rl.floorIs = fmt.Sprintf("Go loop in superbench: ForkExec %d × the helper", n)
-		rc := newRow("startcpu."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: supervisor CPU to the last exec, median of %d", n, e.sizes.rounds))
-		rp := newRow("startround."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: ÷ the floor of the same round, median of %d (lowest–highest)", n, e.sizes.rounds))
+		rc := newRow("startcpu."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: supervisor CPU to the last exec, median of %d", n, e.sizes.startRounds))
+		rp := newRow("startround."+strconv.Itoa(n), "start", fmt.Sprintf("%d programs: ÷ the floor of the same round, median of %d (lowest–highest)", n, e.sizes.startRounds))
 		rp.noRatio = true
 		ds := map[string][]time.Duration{}
 		cpus := map[string][]time.Duration{}
 		var fs, ls []time.Duration
-		for round := range e.sizes.rounds {
+		for round := range e.sizes.startRounds {
 			e.waitQuiet(ctx, "start: floor")
 			d, faults, err := launchedFloor(ctx, e, n)
 			if err != nil {
 				return nil, fmt.Errorf("floor, %d programs: %w", n, err)
 			}
 			fs = append(fs, d)
-			e.progress("start: floor: %d programs exec'd after %s, %d major faults (round %d of %d)", n, fmtDur(d), faults, round+1, e.sizes.rounds)
+			e.progress("start: floor: %d programs exec'd after %s, %d major faults (round %d of %d)", n, fmtDur(d), faults, round+1, e.sizes.startRounds)
 			e.waitQuiet(ctx, "start: the floor's loop alone")
 			d, err = loopFloor(ctx, e, n)
 			if err != nil {
@@ -83,7 +83,7 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 				if err != nil {
 					return nil, fmt.Errorf("%s, %d programs: %w", def.name, n, err)
 				}
-				e.progress("start: %s: %d programs exec'd after %s, %s of its CPU, %d major faults (round %d of %d)", def.name, n, fmtDur(d), fmtDur(cpu), faults, round+1, e.sizes.rounds)
+				e.progress("start: %s: %d programs exec'd after %s, %s of its CPU, %d major faults (round %d of %d)", def.name, n, fmtDur(d), fmtDur(cpu), faults, round+1, e.sizes.startRounds)
 				ds[def.name] = append(ds[def.name], d)
 				cpus[def.name] = append(cpus[def.name], cpu)
 			}
