@@ -697,7 +697,11 @@ func TestExitBeforeRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Start() = %v", err)
 	}
-	<-checked
+	select {
+	case <-checked:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the registering hook never ran for child %d", pid)
+	}
 	select {
 	case e := <-exits:
 		if e.Pid != pid || e.Code() != 7 {

@@ -115,13 +115,7 @@ func runLogs(ctx context.Context, e *env) ([]row, error) {
 // round and returns their median in percent, with the lowest and highest:
 // "88% (79–95%)".
 func roundShares(rates, floors []float64) cell {
-	var rs []float64
-	for i, r := range rates {
-		if i < len(floors) && floors[i] > 0 {
-			rs = append(rs, r/floors[i])
-		}
-	}
-	return spreadCell(rs, func(r float64) string { return fmt.Sprintf("%.0f", 100*r) }, "%")
+	return spreadCell(perRound(rates, floors), func(r float64) string { return fmt.Sprintf("%.0f", 100*r) }, "%")
 }
 
 // logsFloor times the shell writing n bytes of kind k with redirect (then

@@ -194,13 +194,24 @@ func TestLogsPollWait(t *testing.T) {
 
 func TestPollPaced(t *testing.T) {
 	t.Run("calls again after each wait until done", func(t *testing.T) {
-		var calls int
+		// Each call asks for a longer wait; the gaps between calls must be
+		// at least what was asked (a lower bound: never flaky).
+		waits := []time.Duration{5 * time.Millisecond, 20 * time.Millisecond}
+		var calls []time.Time
 		err := pollPaced(context.Background(), func() (bool, time.Duration, error) {
-			calls++
-			return calls == 3, time.Millisecond, nil
+			calls = append(calls, time.Now())
+			if len(calls) == 3 {
+				return true, 0, nil
+			}
+			return false, waits[len(calls)-1], nil
 		})
-		if err != nil || calls != 3 {
-			t.Errorf("pollPaced = %v after %d calls; want nil after 3", err, calls)
+		if err != nil || len(calls) != 3 {
+			t.Fatalf("pollPaced = %v after %d calls; want nil after 3", err, len(calls))
+		}
+		for i, w := range waits {
+			if gap := calls[i+1].Sub(calls[i]); gap < w {
+				t.Errorf("call %d came %v after call %d; want at least the %v asked for", i+2, gap, i+1, w)
+			}
 		}
 	})
 	t.Run("stops at the first error", func(t *testing.T) {

@@ -105,13 +105,19 @@ func runStart(ctx context.Context, e *env) ([]row, error) {
 // cancels out) and returns their median, with the lowest and highest in
 // its text: "1.27× (1.10–1.45×)".
 func roundRatios(ds, floors []time.Duration) cell {
+	return spreadCell(perRound(ds, floors), func(r float64) string { return fmt.Sprintf("%.2f", r) }, "×")
+}
+
+// perRound divides each round's value by the floor of the same round, for
+// the rounds that have a floor above 0.
+func perRound[T ~int64 | ~float64](vs, floors []T) []float64 {
 	var rs []float64
-	for i, d := range ds {
+	for i, v := range vs {
 		if i < len(floors) && floors[i] > 0 {
-			rs = append(rs, float64(d)/float64(floors[i]))
+			rs = append(rs, float64(v)/float64(floors[i]))
 		}
 	}
-	return spreadCell(rs, func(r float64) string { return fmt.Sprintf("%.2f", r) }, "×")
+	return rs
 }
 
 // spreadCell returns the median of rs, with the lowest and highest in its
