@@ -363,8 +363,7 @@ func (p *pump) read(n int) {
 	// exceeds MaxLine, and no search of all is needed.
 	end := 0 // all[:end] holds the lines this read completes
 	long := len(all) > MaxLine
-	first := bytes.IndexByte(fresh, '\n')
-	if first >= 0 {
+	if first := bytes.IndexByte(fresh, '\n'); first >= 0 {
 		end = p.held + lastNewline(fresh[first:]) + first + 1
 		long = p.held+first > MaxLine || hasLongLine(fresh[first+1:])
 	}

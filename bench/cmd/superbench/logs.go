@@ -160,6 +160,20 @@ func logsPollWait(done, want int64, elapsed time.Duration) time.Duration {
 	return min(max(rest, apiPoll), logsPollMax)
 }
 
+// writerExited reads the logs writer's state from a status of the
+// supervisor: done once it exited, an error if it failed or restarted,
+// and not done, to be asked again, while it runs or is not listed yet.
+func writerExited(insts []instance) (state string, done bool, err error) {
+	if len(insts) != 1 {
+		return "", false, nil
+	}
+	in := insts[0]
+	if in.state == "fatal" || in.restarts > 0 {
+		return in.state, false, fmt.Errorf("the writer is %s after %d restarts: %s", in.state, in.restarts, in.message)
+	}
+	return in.state, in.state == "exited", nil
+}
+
 func logsOnce(ctx context.Context, e *env, def systemDef, k logKind) (time.Duration, time.Duration, error) {
 	n := k.size(e.sizes.logBytes)
 	w := workload{programs: []program{{
@@ -206,14 +220,12 @@ func logsOnce(ctx context.Context, e *env, def systemDef, k logKind) (time.Durat
 			return false, logsPollWait(total, n-k.slack, time.Since(t0)), nil
 		}
 		insts, err := sys.Status(wctx)
-		if err != nil || len(insts) != 1 {
+		if err != nil {
 			return false, 0, err
 		}
-		state = insts[0].state
-		if state == "fatal" || insts[0].restarts > 0 {
-			return false, 0, fmt.Errorf("the writer is %s after %d restarts: %s", state, insts[0].restarts, insts[0].message)
-		}
-		return state == "exited", apiPoll, nil
+		var done bool
+		state, done, err = writerExited(insts)
+		return done, apiPoll, err
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("writer %s, %d of %d bytes on file: %w", state, total, n, err)

@@ -237,3 +237,26 @@ func TestPollPaced(t *testing.T) {
 		}
 	})
 }
+
+func TestWriterExited(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		insts     []instance
+		wantState string
+		wantDone  bool
+		wantErr   bool
+	}{
+		{"not listed yet", nil, "", false, false},
+		{"running", []instance{{state: "running"}}, "running", false, false},
+		{"exited", []instance{{state: "exited", restarts: -1}}, "exited", true, false},
+		{"fatal", []instance{{state: "fatal"}}, "fatal", false, true},
+		{"restarted", []instance{{state: "running", restarts: 1}}, "running", false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			state, done, err := writerExited(tt.insts)
+			if state != tt.wantState || done != tt.wantDone || (err != nil) != tt.wantErr {
+				t.Errorf("writerExited(%+v) = %q, %v, %v; want %q, %v, error %v", tt.insts, state, done, err, tt.wantState, tt.wantDone, tt.wantErr)
+			}
+		})
+	}
+}
